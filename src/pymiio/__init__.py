@@ -1,0 +1,80 @@
+"""pymiio: Xiaomi's miIO LAN protocol for Python.
+
+The public names load on first use, so ``import pymiio`` (and the CLIs' ``--help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pymiio.errors import (
+    BackupError,
+    CaptureError,
+    ChecksumError,
+    DeviceError,
+    InventoryError,
+    MiioError,
+    MiioTimeoutError,
+    PayloadError,
+    ProtocolError,
+    TokenError,
+    UnreachableError,
+    WrongPasswordError,
+    WrongTokenError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Token": "pymiio.protocol.token",
+    "AsyncDevice": "pymiio.client",
+    "Device": "pymiio.sync",
+    "RetryPolicy": "pymiio.protocol.session",
+    "Hello": "pymiio.protocol.session",
+    "discover": "pymiio.discovery",
+    "discover_all": "pymiio.discovery",
+    "DiscoveredDevice": "pymiio.discovery",
+}
+
+if TYPE_CHECKING:
+    from pymiio.client import AsyncDevice
+    from pymiio.discovery import DiscoveredDevice, discover, discover_all
+    from pymiio.protocol.session import Hello, RetryPolicy
+    from pymiio.protocol.token import Token
+    from pymiio.sync import Device
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pymiio' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "AsyncDevice",
+    "BackupError",
+    "CaptureError",
+    "ChecksumError",
+    "Device",
+    "DeviceError",
+    "DiscoveredDevice",
+    "Hello",
+    "InventoryError",
+    "MiioError",
+    "MiioTimeoutError",
+    "PayloadError",
+    "ProtocolError",
+    "RetryPolicy",
+    "Token",
+    "TokenError",
+    "UnreachableError",
+    "WrongPasswordError",
+    "WrongTokenError",
+    "__version__",
+    "discover",
+    "discover_all",
+]

@@ -1,0 +1,128 @@
+"""JSON-RPC as miIO devices speak it: request encoding and a tolerant reply decoder.
+
+Firmware sends trailing NULs and a handful of known invalid JSON forms; the decoder repairs
+those and otherwise raises PayloadError carrying the raw text, so a caller never sees a bare
+``json`` traceback and never loses what the device said.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+from pymiio.errors import DeviceError, PayloadError
+
+_dumps: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_loads: Final = json.loads
+
+# Error codes seen from devices, with what they mean to a user.
+ERROR_MEANINGS: Final[dict[int, str]] = {
+    -9999: "no acknowledgement: unsupported method, too many properties or a reused request id",
+    -30001: "the device could not parse the request",
+    -5001: "invalid argument",
+    -5005: "invalid parameters",
+    -10000: "method not supported",
+    -32600: "malformed request",
+    -32601: "unknown method",
+    -4001: "property not readable",
+    -4002: "property not writable",
+    -4003: "property, action or service does not exist",
+    -4004: "internal error in the device",
+    -4005: "value error",
+    -4006: "action in-parameter error",
+    -4007: "did error",
+}
+
+# Device errors worth one retry with a fresh request id.
+RETRYABLE_CODES: Final = frozenset({-9999, -30001})
+
+_TRAILING_JUNK: Final = bytes(range(0, 32)) + b" \x7f"
+_QUIRKS: Final[tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...]] = (
+    (re.compile(r"\[\s*,\s*\]"), "[]"),                       # [,]
+    (re.compile(r",\s*,"), ","),                              # ,,"otu_stat"
+    (re.compile(r"(?<=[:\[,])(\s*-?)0+(\d)"), r"\g<1>\g<2>"),  # "value":00 -> 0
+    (re.compile(r":\s*(?=[,}])"), ":null"),                   # "result":,
+    (re.compile(r"[\x00-\x1f]"), ""),                         # stray control characters
+)
+
+
+def encode_request(request_id: int, method: str, params: Any = None) -> bytes:
+    """``{"id":..,"method":..,"params":..}`` as compact UTF-8 JSON."""
+    return _dumps({"id": request_id, "method": method,
+                   "params": [] if params is None else params}).encode()
+
+
+def encode_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, the form every payload takes on the wire."""
+    return _dumps(obj).encode()
+
+
+def decode_reply(payload: bytes) -> dict[str, Any]:
+    """Decode a device's JSON object, repairing known firmware quirks.
+
+    Raises PayloadError with the raw text when the payload is not a JSON object even after repair.
+    """
+    body = payload.rstrip(_TRAILING_JUNK)
+    try:
+        obj = _loads(body)
+    except (ValueError, RecursionError):
+        obj = _repair(body)
+    if not isinstance(obj, dict):
+        raise PayloadError(f"expected a JSON object, got {_preview(body)}", body)
+    return obj
+
+
+def _repair(body: bytes) -> Any:
+    text = body.decode("utf-8", "replace")
+    fixed = text
+    for pattern, replacement in _QUIRKS:
+        fixed = pattern.sub(replacement, fixed)
+    try:
+        return _loads(fixed)
+    except (ValueError, RecursionError):
+        raise PayloadError(f"payload is not valid JSON: {_preview(text)}", text) from None
+
+
+def result_of(reply: dict[str, Any]) -> Any:
+    """The ``result`` of a reply; an ``error`` member raises DeviceError."""
+    if "error" in reply:
+        raise device_error(reply)
+    if "result" not in reply:
+        raise PayloadError(f"reply has neither result nor error: {_preview(reply)}",
+                           json.dumps(reply))
+    return reply["result"]
+
+
+def device_error(reply: dict[str, Any]) -> DeviceError:
+    """Turn a reply's error member into a DeviceError, whatever shape the firmware gave it."""
+    error = reply.get("error")
+    code, message = -1, ""
+    if isinstance(error, dict):
+        raw_code = error.get("code", -1)
+        code = raw_code if isinstance(raw_code, int) else _int_or(raw_code, -1)
+        message = str(error.get("message", ""))
+    elif error is not None:
+        message = str(error)
+    return DeviceError(code, message, ERROR_MEANINGS.get(code), reply)
+
+
+def error_code(reply: dict[str, Any]) -> int | None:
+    """The error code of a reply, or None for a successful one."""
+    error = reply.get("error")
+    if error is None:
+        return None
+    return device_error(reply).code
+
+
+def _int_or(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _preview(value: Any, limit: int = 120) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")

@@ -1,0 +1,111 @@
+"""The miIO packet: a 32-byte header and an encrypted payload.
+
+``magic(2) length(2) unknown(4) device_id(4) stamp(4) checksum(16) data(n)``, big-endian.
+The checksum is MD5 over the packet with the token in the checksum slot; a hello (and its reply)
+is the bare 32-byte header, whose checksum slot carries a revealed token or a placeholder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from pymiio.errors import ChecksumError, ProtocolError
+from pymiio.protocol.token import Token, is_hidden_token
+
+MAGIC: Final = 0x2131
+HEADER_SIZE: Final = 32
+PORT: Final = 54321
+HELLO_UNKNOWN: Final = 0xFFFFFFFF
+_HEAD: Final = struct.Struct(">HHIII")
+_HEADER: Final = struct.Struct(">HHIII16s")
+HELLO: Final = bytes.fromhex("21310020" + "ff" * 28)
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One parsed datagram. ``payload`` is the decrypted data, or None without a token."""
+
+    magic: int
+    length: int
+    unknown: int
+    device_id: int
+    stamp: int
+    checksum: bytes
+    data: bytes
+    payload: bytes | None = None
+    checksum_ok: bool | None = None
+
+    @property
+    def device_type(self) -> int:
+        """High half of the device id, shown as "device type" by the original tool."""
+        return self.device_id >> 16
+
+    @property
+    def serial(self) -> int:
+        """Low half of the device id, shown as "serial" by the original tool."""
+        return self.device_id & 0xFFFF
+
+    @property
+    def is_hello(self) -> bool:
+        """True for a hello or a hello reply (a bare header)."""
+        return self.length == HEADER_SIZE
+
+    @property
+    def is_hello_request(self) -> bool:
+        """True for a client's hello (all ff after the length)."""
+        return self.is_hello and self.unknown == HELLO_UNKNOWN and self.checksum == b"\xff" * 16
+
+    @property
+    def revealed_token(self) -> Token | None:
+        """The token a hello reply carries in its checksum slot, None when hidden or not a reply."""
+        if not self.is_hello or self.is_hello_request or is_hidden_token(self.checksum):
+            return None
+        return Token(self.checksum)
+
+
+def hello_packet() -> bytes:
+    """The 32-byte hello a client sends to start a session or to discover devices."""
+    return HELLO
+
+
+def hello_reply(device_id: int, stamp: int, token: Token | None) -> bytes:
+    """A device's answer to a hello; ``token=None`` hides it behind ff bytes."""
+    slot = token.raw if token is not None else b"\xff" * 16
+    return _HEADER.pack(MAGIC, HEADER_SIZE, 0, device_id, stamp & 0xFFFFFFFF, slot)
+
+
+def build_packet(token: Token, device_id: int, stamp: int, payload: bytes) -> bytes:
+    """Encrypt ``payload`` and sign the packet with ``token``."""
+    data = token.encrypt(payload)
+    head = _HEAD.pack(MAGIC, HEADER_SIZE + len(data), 0, device_id, stamp & 0xFFFFFFFF)
+    return head + hashlib.md5(head + token.raw + data).digest() + data
+
+
+def parse_packet(data: bytes, token: Token | None = None, *, verify: bool = True) -> Packet:
+    """Parse a datagram; with a token, verify the checksum and decrypt the payload.
+
+    A checksum mismatch raises ChecksumError unless ``verify`` is False, in which case the
+    packet is returned with ``checksum_ok=False`` and no payload (for decoders that report).
+    """
+    size = len(data)
+    if size < HEADER_SIZE:
+        raise ProtocolError(f"packet too short: {size} bytes, a miIO header alone is 32")
+    magic, length, unknown, device_id, stamp, checksum = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise ProtocolError(f"not a miIO packet: magic is 0x{magic:04x}, expected 0x2131")
+    if length != size:
+        raise ProtocolError(f"length field says {length} bytes but the packet has {size}")
+    body = bytes(data[HEADER_SIZE:])
+    if token is None or length == HEADER_SIZE:
+        return Packet(magic, length, unknown, device_id, stamp, checksum, body)
+    expected = hashlib.md5(bytes(data[:16]) + token.raw + body).digest()
+    if expected != checksum:
+        if verify:
+            raise ChecksumError(
+                f"checksum mismatch for device {device_id}: the token is probably wrong")
+        return Packet(magic, length, unknown, device_id, stamp, checksum, body, None, False)
+    return Packet(magic, length, unknown, device_id, stamp, checksum, body,
+                  token.decrypt(body), True)

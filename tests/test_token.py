@@ -1,0 +1,64 @@
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pymiio import Token, TokenError
+from pymiio.errors import PayloadError
+
+from .conftest import TOKEN
+
+
+def test_key_and_iv_follow_the_protocol() -> None:
+    token = Token(TOKEN)
+    raw = bytes.fromhex(TOKEN)
+    assert token.key == hashlib.md5(raw).digest()
+    assert token.iv == hashlib.md5(hashlib.md5(raw).digest() + raw).digest()
+    assert token.hex == TOKEN
+
+
+def test_masked_and_repr_never_show_the_whole_token() -> None:
+    token = Token(TOKEN.upper())
+    assert token.masked == "2b00…33cf"
+    assert TOKEN not in repr(token) and TOKEN not in str(token)
+
+
+@pytest.mark.parametrize("value", ["0" * 32, "f" * 32, "F" * 32])
+def test_placeholders_are_hidden(value: str) -> None:
+    assert Token(value).is_hidden
+    assert not Token(TOKEN).is_hidden
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("abc", "32 hexadecimal characters, got 3 characters"),
+    ("z" * 32, "not hexadecimal"),
+    ("", "got 0 characters"),
+    (b"short", "16 bytes"),
+])
+def test_bad_tokens_say_what_is_wrong(value: str | bytes, fragment: str) -> None:
+    with pytest.raises(TokenError, match=fragment):
+        Token(value)
+
+
+def test_bad_token_message_does_not_echo_the_value() -> None:
+    secret = "x" + TOKEN[1:]
+    with pytest.raises(TokenError) as info:
+        Token(secret)
+    assert secret not in str(info.value)
+
+
+@given(st.binary(min_size=16, max_size=16), st.binary(max_size=600))
+def test_encrypt_decrypt_round_trip(raw: bytes, plaintext: bytes) -> None:
+    token = Token(raw)
+    cipher = token.encrypt(plaintext)
+    assert len(cipher) % 16 == 0 and len(cipher) > len(plaintext)
+    assert token.decrypt(cipher) == plaintext
+
+
+def test_bad_padding_and_length_are_payload_errors() -> None:
+    token = Token(TOKEN)
+    with pytest.raises(PayloadError, match="multiple of 16"):
+        token.decrypt(b"x" * 15)
+    with pytest.raises(PayloadError, match="padding"):
+        token.decrypt(Token("00" * 15 + "01").encrypt(b"hello world, 123"))
