@@ -12,6 +12,7 @@ import logging
 import socket
 import weakref
 from collections.abc import Callable
+from typing import cast
 
 from pymiio.errors import UnreachableError
 from pymiio.protocol.dump import log_datagram
@@ -60,8 +61,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         return host, port
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        self._transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         log_datagram(log, "recv", addr, data)

@@ -28,7 +28,8 @@ def raw(message: dict[str, Any] | str | bytes) -> Call:
         try:
             message = json.loads(message)
         except ValueError as exc:
-            raise PayloadError(f"the command is not valid JSON: {exc}", message) from None
+            raise PayloadError(f"the command is not valid JSON: {exc}", bytes(message)
+                               if isinstance(message, bytes) else message) from None
         if not isinstance(message, dict):
             raise PayloadError('a command is a JSON object with a "method" string',
                                json.dumps(message, default=str))

@@ -1,0 +1,1 @@
+"""Front ends: ``miio`` (subcommands) and ``miio-cli`` (the original tool's flags)."""

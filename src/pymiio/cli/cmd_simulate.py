@@ -1,0 +1,114 @@
+"""``miio simulate``: serve simulated devices until SIGINT/SIGTERM (or ``--duration``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pymiio.cli.errors import debug_enabled, run_guarded
+from pymiio.simulator import BUILTIN, QUIRKS, Simulator, make_devices
+from pymiio.simulator.config import build_faults, load_config
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address of the (first) device; must be in 127.0.0.0/8 by default.")
+@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 60000),
+              help="Devices on consecutive addresses from --host.")
+@click.option("--port", default=54321, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--token", help="Token for every device (default: a random one each).")
+@click.option("--model", "model", default="plug", show_default=True,
+              help=f"A model name or a built-in profile ({', '.join(BUILTIN)}).")
+@click.option("--unprovisioned", is_flag=True,
+              help="Reveal the token in hello replies until miIO.config_router.")
+@click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False),
+              help="Devices (and faults) from a TOML file instead of the options above.")
+@click.option("--allow-non-loopback", is_flag=True,
+              help="Allow addresses outside 127.0.0.0/8 (for test network namespaces).")
+@click.option("--no-broadcast", is_flag=True, help="Do not answer broadcast hellos.")
+@click.option("--mdns", is_flag=True, help="Announce the devices as _miio._udp.local.")
+@click.option("--seed", type=int, help="Seed for random tokens and faults (repeatable runs).")
+@click.option("--drop", type=click.FloatRange(0, 1), help="Chance to lose each datagram.")
+@click.option("--delay", type=click.FloatRange(0), help="Seconds before every reply.")
+@click.option("--duplicate", type=click.FloatRange(0, 1), help="Chance to send a reply twice.")
+@click.option("--late", type=click.FloatRange(0, 1), help="Chance to hold a reply back.")
+@click.option("--late-after", type=click.FloatRange(0), help="How long a late reply is held.")
+@click.option("--corrupt", type=click.FloatRange(0, 1), help="Chance to break a reply's checksum.")
+@click.option("--quirk", type=click.Choice(["cycle", *QUIRKS]),
+              help="Reply with a firmware JSON quirk.")
+@click.option("--duration", type=click.FloatRange(0), help="Stop after this many seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ready line as JSON.")
+def simulate(host: str, count: int, port: int, token: str | None,
+             model: str, unprovisioned: bool, config: Path | None, allow_non_loopback: bool,
+             no_broadcast: bool, mdns: bool, seed: int | None, as_json: bool,
+             duration: float | None, **fault_options: Any) -> None:
+    """Run simulated miIO devices until interrupted.
+
+    Example: miio simulate --host 127.0.0.5 --token 2b00042f7481c7b056c4b410d28f33cf
+    """
+    debug = debug_enabled()
+
+    def start() -> None:
+        faults_settings = {k: v for k, v in fault_options.items() if v is not None}
+        if config is not None:
+            devices, file_faults = load_config(config)
+            faults_settings = {**file_faults, **faults_settings}
+        else:
+            devices = make_devices(host, count, token=token, profile=model,
+                                   unprovisioned=unprovisioned, seed=seed)
+        if seed is not None:
+            faults_settings.setdefault("seed", seed)
+        simulator = Simulator(devices, port=port, faults=build_faults(faults_settings),
+                              broadcast=not no_broadcast, allow_non_loopback=allow_non_loopback)
+        asyncio.run(_serve(simulator, as_json, mdns, duration))
+
+    run_guarded(start, debug)
+
+
+async def _serve(simulator: Simulator, as_json: bool, mdns: bool,
+                 duration: float | None) -> None:
+    import logging
+
+    logging.getLogger("pymiio.simulator").addHandler(logging.StreamHandler(sys.stderr))
+    logging.getLogger("pymiio.simulator").setLevel(logging.INFO)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with simulator:
+        announcer = None
+        if mdns:
+            from pymiio.simulator.mdns import announce
+
+            announcer = await announce(simulator)
+        _ready(simulator, as_json)
+        try:
+            await asyncio.wait_for(stop.wait(), duration)
+        except TimeoutError:
+            pass
+        finally:
+            if announcer is not None:
+                await announcer.close()
+    sys.stderr.write("simulator stopped\n")
+
+
+def _ready(simulator: Simulator, as_json: bool) -> None:
+    devices = simulator.describe()
+    if as_json:
+        line = json.dumps({"ready": True, "port": simulator.port, "devices": devices})
+    else:
+        first, last = devices[0]["host"], devices[-1]["host"]
+        where = first if len(devices) == 1 else f"{first} … {last}"
+        models = sorted({d["model"] for d in devices})
+        tokens = sorted({d["token"] for d in devices})
+        token_text = f" token {tokens[0]}" if len(tokens) == 1 else " (random tokens: use --json)"
+        line = (f"ready: {len(devices)} simulated device(s) ({', '.join(models)}) on {where} "
+                f"port {simulator.port}{token_text}")
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,88 @@
+"""``miio``: the modern command line. Subcommands load on demand so start-up stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from pymiio import __version__
+
+# name -> "module:attribute"; a command's module is imported only when it runs (or for --help).
+COMMANDS = {
+    "discover": "pymiio.cli.cmd_discover:discover",
+    "info": "pymiio.cli.cmd_device:info",
+    "send": "pymiio.cli.cmd_device:send",
+    "send-raw": "pymiio.cli.cmd_device:send_raw",
+    "miot": "pymiio.cli.cmd_device:miot",
+    "provision": "pymiio.cli.cmd_device:provision",
+    "decode": "pymiio.cli.cmd_decode:decode",
+    "devices": "pymiio.cli.cmd_devices:devices",
+    "tokens": "pymiio.cli.cmd_tokens:tokens",
+    "simulate": "pymiio.cli.cmd_simulate:simulate",
+}
+
+SUMMARIES = {
+    "discover": "Find devices: broadcast, one address, an address range or mDNS.",
+    "info": "Show a device's miIO.info.",
+    "send": "Call a method on a device and print its result.",
+    "send-raw": "Send a JSON command as is (its id kept) and print the whole reply.",
+    "miot": "MIoT properties and actions (get, set, action).",
+    "provision": "Connect an unprovisioned device to Wi-Fi and keep its token.",
+    "decode": "Decode a captured packet (hex) or a whole pcap/pcapng file.",
+    "devices": "Named devices and their tokens (add, list, remove).",
+    "tokens": "Recover tokens from Mi Home backups, databases and cache files.",
+    "simulate": "Run simulated miIO devices on loopback.",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing from the static summaries keeps `miio --help` from importing every command.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, SUMMARIES[name]) for name in sorted(COMMANDS)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="miio")
+@click.option("--debug", is_flag=True, help="Log every packet (tokens masked) and show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """miio: talk to Xiaomi miIO devices on the local network."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if debug:
+        setup_debug_logging()
+
+
+def setup_debug_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    logger = logging.getLogger("pymiio")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="miio")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,269 @@
+"""One simulated device's behaviour, sans I/O: a datagram in, the datagrams it answers with.
+
+It uses the protocol layer's codec (the client's own), checks every checksum, drops what a
+real device drops, and keeps the token lifecycle of the original description: unprovisioned
+devices reveal their token in hello replies until ``miIO.config_router`` provisions them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymiio.errors import ChecksumError, MiioError
+from pymiio.protocol.message import decode_reply, encode_json
+from pymiio.protocol.packet import build_packet, hello_reply, parse_packet
+from pymiio.protocol.token import Token
+from pymiio.simulator.profiles import Profile
+
+log = logging.getLogger("pymiio.simulator")
+
+Reply = dict[str, Any]
+
+
+class _Refusal(Exception):
+    """A device error reply: code and message as firmware sends them."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Stats:
+    hellos: int = 0
+    requests: int = 0
+    checksum_drops: int = 0
+    malformed_drops: int = 0
+    repeated_id_drops: int = 0
+
+
+@dataclass
+class SimulatedDevice:
+    """A device at ``host``; ``clock_start`` is when it 'booted' (its uptime is the stamp)."""
+
+    host: str
+    device_id: int
+    token: Token
+    profile: Profile
+    provisioned: bool = True
+    clock_start: float = 0.0
+    boot_uptime: int = 1000
+    stats: Stats = field(default_factory=Stats)
+    quirk: Callable[[str], str] = field(default=lambda text: text, repr=False)
+    now: float = 0.0
+    _seen_ids: deque[Any] = field(default_factory=deque, repr=False)
+    _seen_set: set[Any] = field(default_factory=set, repr=False)
+
+    def uptime(self, now: float) -> int:
+        return self.boot_uptime + int(now - self.clock_start)
+
+    def handle(self, data: bytes, now: float) -> list[bytes]:
+        """Answer one datagram (nothing for what the device would drop)."""
+        self.now = now
+        if len(data) == 32:
+            return self._hello(data, now)
+        try:
+            packet = parse_packet(data, self.token)
+        except ChecksumError:
+            self.stats.checksum_drops += 1
+            log.info("%s: dropped a packet signed with another token", self.host)
+            return []
+        except MiioError as exc:
+            self.stats.malformed_drops += 1
+            log.info("%s: dropped a malformed packet: %s", self.host, exc)
+            return []
+        if packet.device_id != self.device_id:
+            self.stats.malformed_drops += 1
+            log.info("%s: dropped a packet for device id %d", self.host, packet.device_id)
+            return []
+        assert packet.payload is not None
+        reply = self._request(packet.payload)
+        if reply is None:
+            return []
+        text = self.quirk(encode_json(reply).decode())
+        return [build_packet(self.token, self.device_id, self.uptime(now), text.encode())]
+
+    def _hello(self, data: bytes, now: float) -> list[bytes]:
+        try:
+            packet = parse_packet(data)
+        except MiioError:
+            self.stats.malformed_drops += 1
+            return []
+        if not packet.is_hello_request:
+            return []
+        self.stats.hellos += 1
+        revealed = None if self.provisioned else self.token
+        return [hello_reply(self.device_id, self.uptime(now), revealed)]
+
+    def _request(self, payload: bytes) -> Reply | None:
+        try:
+            request = decode_reply(payload)
+        except MiioError:
+            return {"error": {"code": -30001, "message": "Resp Invalid JSON"}}
+        request_id = request.get("id")
+        if self._repeated(request_id):
+            self.stats.repeated_id_drops += 1
+            log.info("%s: ignored request id %r, seen recently", self.host, request_id)
+            return None
+        self.stats.requests += 1
+        method, params = request.get("method"), request.get("params", [])
+        try:
+            result = self.dispatch(str(method), params)
+        except _Refusal as refusal:
+            return {"id": request_id, "error": {"code": refusal.code, "message": refusal.message}}
+        return {"id": request_id, "result": result}
+
+    def _repeated(self, request_id: Any) -> bool:
+        """Vacuum-like profiles remember recent ids and ignore a repeat silently."""
+        memory = self.profile.id_memory
+        if not memory or not isinstance(request_id, int | str):
+            return False
+        if request_id in self._seen_set:
+            return True
+        self._seen_ids.append(request_id)
+        self._seen_set.add(request_id)
+        if len(self._seen_ids) > memory:
+            self._seen_set.discard(self._seen_ids.popleft())
+        return False
+
+    # -- methods ------------------------------------------------------------------------
+
+    def dispatch(self, method: str, params: Any) -> Any:
+        handler = _METHODS.get(method)
+        if handler is not None:
+            return handler(self, params)
+        family = self.profile.family
+        if method.startswith("set_") and family in ("legacy", "yeelight", "vacuum"):
+            return self._set_legacy(method[4:], params)
+        if family == "vacuum" and method.startswith("app_"):
+            return ["ok"]
+        raise _Refusal(-32601, "Method not found.")
+
+    def info(self) -> dict[str, Any]:
+        mac = ":".join(f"{b:02X}" for b in (0x78, 0x11, *self.device_id.to_bytes(4, "big")))
+        return {
+            "life": self.uptime(self.now),
+            "model": self.profile.model,
+            "token": self.token.hex,
+            "ipflag": 1,
+            "fw_ver": self.profile.fw_ver,
+            "hw_ver": self.profile.hw_ver,
+            "mac": mac,
+            "wifi_fw_ver": "SD878x-14.76.36.p84-702.1.0-WM",
+            "miio_ver": "0.0.5",
+            "mmfree": 30000,
+            "ap": {"ssid": "simulated" if self.provisioned else "", "bssid": "02:00:00:00:00:01",
+                   "rssi": -42},
+            "netif": {"localIp": self.host, "mask": "255.0.0.0", "gw": "127.0.0.1"},
+        }
+
+    def _get_prop(self, params: Any) -> list[Any]:
+        names = _param_list(params)
+        if len(names) > self.profile.max_props:
+            raise _Refusal(-9999, "user ack timeout")
+        if self.profile.family == "miot":
+            raise _Refusal(-32601, "Method not found.")
+        props = self.profile.props
+        return [props.get(str(name)) for name in names]
+
+    def _set_legacy(self, name: str, params: Any) -> list[str]:
+        values = _param_list(params)
+        if name not in self.profile.props or not values:
+            raise _Refusal(-5001, "invalid_arg")
+        current = self.profile.props[name]
+        value = values[0]
+        if isinstance(current, bool | int | float) != isinstance(value, bool | int | float):
+            raise _Refusal(-5001, "invalid_arg")
+        self.profile.props[name] = value
+        return ["ok"]
+
+    def _toggle(self, params: Any) -> list[str]:
+        props = self.profile.props
+        if "power" not in props:
+            raise _Refusal(-32601, "Method not found.")
+        props["power"] = "off" if props["power"] == "on" else "on"
+        return ["ok"]
+
+    def _get_properties(self, params: Any) -> list[dict[str, Any]]:
+        items = self._miot_items(params, ("siid", "piid"))
+        out = []
+        for item in items:
+            entry = self.profile.miot.get((item["siid"], item["piid"]))
+            answer = {"did": item.get("did"), "siid": item["siid"], "piid": item["piid"]}
+            if entry is None:
+                answer["code"] = -4003
+            else:
+                answer.update(code=0, value=entry["value"])
+            out.append(answer)
+        return out
+
+    def _set_properties(self, params: Any) -> list[dict[str, Any]]:
+        items = self._miot_items(params, ("siid", "piid", "value"))
+        out = []
+        for item in items:
+            entry = self.profile.miot.get((item["siid"], item["piid"]))
+            code = -4003 if entry is None else (0 if entry["writable"] else -4002)
+            if entry is not None and code == 0:
+                if type(entry["value"]) is not type(item["value"]):
+                    code = -4005
+                else:
+                    entry["value"] = item["value"]
+            out.append({"did": item.get("did"), "siid": item["siid"], "piid": item["piid"],
+                        "code": code})
+        return out
+
+    def _action(self, params: Any) -> dict[str, Any]:
+        if not isinstance(params, dict) or not {"siid", "aiid"} <= params.keys():
+            raise _Refusal(-5005, "params error")
+        if not isinstance(params.get("in", []), list):
+            return {"code": -4006}
+        if (params["siid"], params["aiid"]) not in self.profile.actions:
+            return {"code": -4003}
+        return {"code": 0, "out": []}
+
+    def _miot_items(self, params: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+        if self.profile.family != "miot":
+            raise _Refusal(-32601, "Method not found.")
+        if not isinstance(params, list) or not params:
+            raise _Refusal(-5005, "params error")
+        if len(params) > self.profile.max_props:
+            raise _Refusal(-9999, "user ack timeout")
+        for item in params:
+            if not isinstance(item, dict) or not set(keys) <= item.keys():
+                raise _Refusal(-5005, "params error")
+        return params
+
+    def _config_router(self, params: Any) -> list[str]:
+        if not isinstance(params, dict) or not isinstance(params.get("ssid"), str) \
+                or not isinstance(params.get("passwd"), str):
+            raise _Refusal(-5005, "params error")
+        self.provisioned = True
+        return ["ok"]
+
+
+def _param_list(params: Any) -> list[Any]:
+    if params is None:
+        return []
+    if not isinstance(params, list):
+        raise _Refusal(-5001, "invalid_arg")
+    return params
+
+
+_METHODS: dict[str, Callable[[SimulatedDevice, Any], Any]] = {
+    "miIO.info": lambda device, params: device.info(),
+    "get_prop": SimulatedDevice._get_prop,
+    "get_status": lambda device, params: [dict(device.profile.props)],
+    "toggle": SimulatedDevice._toggle,
+    "get_properties": SimulatedDevice._get_properties,
+    "set_properties": SimulatedDevice._set_properties,
+    "action": SimulatedDevice._action,
+    "miIO.config_router": SimulatedDevice._config_router,
+    "miIO.wifi_assoc_state": lambda device, params: {
+        "state": "ONLINE" if device.provisioned else "INIT", "auth_fail_count": 0,
+        "conn_success_count": 1, "conn_fail_count": 0, "dhcp_fail_count": 0},
+}

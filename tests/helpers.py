@@ -1,0 +1,66 @@
+"""Test helpers: a simulator running in its own thread (for blocking peers such as python-miio),
+and raw UDP exchanges on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pymiio.simulator import Simulator
+
+
+@contextmanager
+def simulator_thread(devices: list[Any], **options: Any) -> Iterator[Simulator]:
+    """Serve ``devices`` from a background event loop for the duration of the block."""
+    loop = asyncio.new_event_loop()
+    simulator = Simulator(devices, **options)
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(simulator.start())
+        except BaseException as exc:  # reported to the test below
+            failure.append(exc)
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(simulator.stop())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(30)
+    if failure:
+        raise failure[0]
+    try:
+        yield simulator
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def exchange(host: str, data: bytes, port: int = 54321, timeout: float = 0.5,
+             expect: int = 1) -> list[tuple[bytes, tuple[str, int]]]:
+    """Send one datagram and collect up to ``expect`` answers until ``timeout``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(timeout)
+    answers = []
+    try:
+        sock.sendto(data, (host, port))
+        while len(answers) < expect:
+            try:
+                answers.append(sock.recvfrom(65535))
+            except TimeoutError:
+                break
+    finally:
+        sock.close()
+    return answers
