@@ -1,0 +1,41 @@
+"""Request ids persisted per device: unique across processes, atomic, mode 0600."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from pymiio.ids import FileIds
+
+
+def test_two_stores_never_hand_out_the_same_id(tmp_path: Path) -> None:
+    first, second = FileIds(tmp_path, block=10), FileIds(tmp_path, block=10)
+    seen = [first.next_id(7) for _ in range(25)] + [second.next_id(7) for _ in range(25)]
+    seen += [first.next_id(7, skip=100)]
+    assert len(set(seen)) == len(seen)
+    mode = stat.S_IMODE((tmp_path / f"{7:08x}").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_parallel_processes_get_disjoint_ids(tmp_path: Path) -> None:
+    script = ("import sys; from pathlib import Path; from pymiio.ids import FileIds;"
+              "s = FileIds(Path(sys.argv[1]), block=5);"
+              "print(' '.join(str(s.next_id(3)) for _ in range(40)))")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    ids = [int(x) for p in procs for x in p.communicate(timeout=60)[0].split()]
+    assert len(ids) == 160 and len(set(ids)) == 160
+
+
+def test_unwritable_cache_falls_back_to_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    store = FileIds(blocker / "ids")  # a directory under a file cannot be created
+    assert [store.next_id(1), store.next_id(1)] == [1, 2]
+
+
+def test_corrupt_id_file_restarts_cleanly(tmp_path: Path) -> None:
+    (tmp_path / f"{9:08x}").write_text("not a number")
+    assert FileIds(tmp_path).next_id(9) == 1
