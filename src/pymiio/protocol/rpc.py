@@ -25,11 +25,11 @@ def command(method: str, params: Any = None) -> Call:
 def raw(message: dict[str, Any] | str | bytes) -> Call:
     """A call that sends the caller's JSON as is, keeping its id (one is added if missing)."""
     if isinstance(message, str | bytes):
+        text = message
         try:
-            message = json.loads(message)
+            message = json.loads(text)
         except ValueError as exc:
-            raise PayloadError(f"the command is not valid JSON: {exc}", bytes(message)
-                               if isinstance(message, bytes) else message) from None
+            raise PayloadError(f"the command is not valid JSON: {exc}", text) from None
         if not isinstance(message, dict):
             raise PayloadError('a command is a JSON object with a "method" string',
                                json.dumps(message, default=str))
