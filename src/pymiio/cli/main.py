@@ -21,7 +21,6 @@ COMMANDS = {
     "provision": "pymiio.cli.cmd_device:provision",
     "decode": "pymiio.cli.cmd_decode:decode",
     "devices": "pymiio.cli.cmd_devices:devices",
-    "tokens": "pymiio.cli.cmd_tokens:tokens",
     "simulate": "pymiio.cli.cmd_simulate:simulate",
 }
 
@@ -34,7 +33,6 @@ SUMMARIES = {
     "provision": "Connect an unprovisioned device to Wi-Fi and keep its token.",
     "decode": "Decode a captured packet (hex) or a whole pcap/pcapng file.",
     "devices": "Named devices and their tokens (add, list, remove).",
-    "tokens": "Recover tokens from Mi Home backups, databases and cache files.",
     "simulate": "Run simulated miIO devices on loopback.",
 }
 

@@ -1,0 +1,86 @@
+"""``miio decode``: one captured packet (hex) or a whole pcap / pcapng file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pymiio.capture import decode_capture, decode_packet, parse_hex, pretty_payload
+from pymiio.cli.common import json_option
+from pymiio.cli.errors import EXIT_USAGE, debug_enabled, fail, run_guarded
+from pymiio.cli.output import print_json, print_table
+from pymiio.protocol.token import Token
+
+
+def _tokens(given: tuple[str, ...]) -> list[Token]:
+    """--token values first, then MIIO_TOKEN, then every token in the inventory."""
+    import os
+
+    from pymiio.inventory import Inventory
+
+    tokens = [Token(text) for text in given]
+    if os.environ.get("MIIO_TOKEN"):
+        tokens.append(Token(os.environ["MIIO_TOKEN"]))
+    tokens += Inventory().tokens()
+    return list(dict.fromkeys(tokens))
+
+
+@click.command()
+@click.argument("packet", required=False)
+@click.option("--token", "tokens", multiple=True, help="Token to try (repeatable).")
+@click.option("--pcap", type=click.Path(path_type=Path, dir_okay=False),
+              help="Decode every miIO datagram of a pcap or pcapng file.")
+@json_option
+def decode(packet: str | None, tokens: tuple[str, ...], pcap: Path | None,
+           as_json: bool) -> None:
+    """Decode PACKET (hex) or --pcap FILE with the tokens given or known."""
+    if (packet is None) == (pcap is None):
+        fail("give either a PACKET in hex or --pcap FILE", EXIT_USAGE)
+
+    def run() -> None:
+        known = _tokens(tokens)
+        if pcap is not None:
+            report = decode_capture(pcap, known)
+            print_json(report.as_dict()) if as_json else _show_capture(report.as_dict())
+        else:
+            assert packet is not None
+            record = decode_packet(parse_hex(packet), known)
+            print_json(record) if as_json else show_packet(record)
+
+    run_guarded(run, debug_enabled())
+
+
+def show_packet(record: dict[str, Any]) -> None:
+    rows = [(key, record[key]) for key in (
+        "kind", "magic", "length", "unknown", "device_id", "device_type", "serial", "stamp",
+        "uptime", "checksum")]
+    status = {None: "not applicable (hello)", True: f"ok (token {record['token']})",
+              False: "does not match any token given: wrong or missing token"}
+    rows.append(("checksum check", status[record["checksum_ok"]]))
+    if record["revealed_token"]:
+        rows.append(("revealed token", record["revealed_token"]))
+    print_table(None, ("field", "value"), rows)
+    if record["payload"] is not None:
+        click.echo(pretty_payload(record["payload"]))
+    if record["payload_error"]:
+        click.echo(f"warning: {record['payload_error']}", err=True)
+
+
+def _show_capture(report: dict[str, Any]) -> None:
+    rows = []
+    for item in report["packets"]:
+        detail = item.get("note") or ""
+        if item.get("payload") is not None:
+            detail = pretty_payload(item["payload"]).replace("\n", " ")
+        elif item.get("checksum_ok") is False:
+            detail = "no token fits"
+        elif item.get("revealed_token"):
+            detail = f"token revealed: {item['revealed_token']}"
+        rows.append((f"{item['time']:.6f}", item.get("source", ""), item.get("destination", ""),
+                     item.get("direction", ""), item["kind"], detail))
+    print_table("packets", ("time", "source", "destination", "direction", "kind", "data"), rows)
+    print_table("devices", ("address", "device id", "packets", "decoded"), [
+        (d["ip"], d["device_id"], d["packets"], "yes" if d["token_found"] else "no")
+        for d in report["devices"]])

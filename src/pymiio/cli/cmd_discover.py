@@ -1,0 +1,98 @@
+"""``miio discover``: find devices, showing each in a live table as it answers."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import click
+
+from pymiio.cli.common import json_option
+from pymiio.cli.errors import debug_enabled, run_guarded
+from pymiio.cli.output import print_json
+from pymiio.discovery import DiscoveredDevice
+from pymiio.discovery import discover as discover_devices
+
+COLUMNS = ("ip", "device id", "type", "serial", "model", "token")
+
+
+@click.command()
+@click.argument("address", required=False)
+@click.option("--bind", help="Local address to send from; the hello goes to its subnet.")
+@click.option("--broadcast", help="Broadcast address to send the hello to.")
+@click.option("--network", help="Scan an address range (CIDR) with unicast hellos.")
+@click.option("--mdns", is_flag=True, help="Browse mDNS (_miio._udp.local.) instead.")
+@click.option("--timeout", type=click.FloatRange(0.1, 120), default=3.0, show_default=True)
+@click.option("--save", is_flag=True, help="Save devices that reveal a token to the inventory.")
+@json_option
+def discover(address: str | None, bind: str | None, broadcast: str | None,
+             network: str | None, mdns: bool, timeout: float, save: bool,
+             as_json: bool) -> None:
+    """Find devices by broadcast (default), at ADDRESS, in --network, or by --mdns.
+
+    Without --bind or --broadcast the hello goes to 255.255.255.255.
+    """
+    options: dict[str, Any] = {"bind": bind, "broadcast": broadcast, "address": address,
+                               "network": network, "mdns": mdns, "timeout": timeout}
+
+    def run() -> list[DiscoveredDevice]:
+        return asyncio.run(_run(options, live=not as_json and sys.stdout.isatty()))
+
+    found = run_guarded(run, debug_enabled())
+    if save:
+        run_guarded(lambda: _save(found), debug_enabled())
+    if as_json:
+        print_json([device.as_dict() for device in found])
+    elif not sys.stdout.isatty():
+        _print_table(found)
+
+
+async def _run(options: dict[str, Any], live: bool) -> list[DiscoveredDevice]:
+    found: list[DiscoveredDevice] = []
+    if not live:
+        async for device in discover_devices(**options):
+            found.append(device)
+        return found
+    from rich.live import Live
+
+    with Live(_table(found), refresh_per_second=8) as view:
+        async for device in discover_devices(**options):
+            found.append(device)
+            view.update(_table(found))
+    return found
+
+
+def _row(device: DiscoveredDevice) -> tuple[str, ...]:
+    return (device.ip, str(device.device_id), f"{device.device_type:04x}",
+            f"{device.serial:04x}", device.model or "",
+            device.token.hex if device.token else "hidden")
+
+
+def _table(found: list[DiscoveredDevice]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{len(found)} device(s)")
+    for column in COLUMNS:
+        table.add_column(column)
+    for device in found:
+        table.add_row(*_row(device))
+    return table
+
+
+def _print_table(found: list[DiscoveredDevice]) -> None:
+    from rich.console import Console
+
+    Console().print(_table(found))
+
+
+def _save(found: list[DiscoveredDevice]) -> None:
+    from pymiio.inventory import Entry, Inventory
+
+    inventory = Inventory()
+    for device in found:
+        if device.token is not None:
+            name = inventory.name_for(device.device_id, device.ip)
+            inventory.add(Entry(name, host=device.ip, token=device.token.hex, model=device.model,
+                                device_id=device.device_id))
+            click.echo(f"saved {name}", err=True)
