@@ -65,7 +65,7 @@ def parse_command(text: str) -> dict[str, Any]:
         click.echo("warning: repaired a doubled comma in the command", err=True)
     try:
         message = json.loads(body)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         fail(f"--sendcmd is not valid JSON ({exc.msg}): {text}", EXIT_USAGE)
     if not isinstance(message, dict) or "method" not in message:
         fail('--sendcmd needs a JSON object with a "method"', EXIT_USAGE)

@@ -22,7 +22,7 @@ def _device(host: str, token: str | None, timeout: float) -> Device:
 def _json_argument(text: str, what: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         fail(f"{what} is not valid JSON ({exc.msg}): {text}", EXIT_USAGE)
 
 
