@@ -40,7 +40,24 @@ def _policy_fields(policy: RetryPolicy) -> dict[str, Any]:
     return {name: getattr(policy, name) for name in policy.__slots__}
 
 
-class AsyncDevice:
+class SessionView:
+    """What both device faces tell about their session."""
+
+    session: Session
+
+    @property
+    def token(self) -> Token | None:
+        """The token in use: the caller's, or the one the device revealed."""
+        session = self.session
+        return session.token or (session.hello.token if session.hello else None)
+
+    @property
+    def hello(self) -> Hello | None:
+        """The last hello reply (device id, stamp, revealed token), None before the handshake."""
+        return self.session.hello
+
+
+class AsyncDevice(SessionView):
     """One miIO device. Use as ``async with AsyncDevice(host, token) as dev: ...``.
 
     ``timeout`` bounds each call as a whole (retries included); ``retries`` caps how many times
@@ -61,17 +78,6 @@ class AsyncDevice:
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-
-    @property
-    def token(self) -> Token | None:
-        """The token in use: the caller's, or the one the device revealed."""
-        session = self.session
-        return session.token or (session.hello.token if session.hello else None)
-
-    @property
-    def hello(self) -> Hello | None:
-        """The last hello reply (device id, stamp, revealed token), None before the handshake."""
-        return self.session.hello
 
     async def __aenter__(self) -> AsyncDevice:
         await self.open()
@@ -122,17 +128,18 @@ class AsyncDevice:
     async def get_properties(self, props: Sequence[dict[str, Any]], *,
                              batch: int = rpc.MIOT_BATCH) -> list[Any]:
         """MIoT ``get_properties``, split into batches the device accepts."""
-        out: list[Any] = []
-        for chunk in rpc.batches(props, batch):
-            out.extend(await self.send("get_properties", chunk))
-        return out
+        return await self._batched("get_properties", props, batch)
 
     async def set_properties(self, props: Sequence[dict[str, Any]], *,
                              batch: int = rpc.MIOT_BATCH) -> list[Any]:
         """MIoT ``set_properties``, batched like :meth:`get_properties`."""
+        return await self._batched("set_properties", props, batch)
+
+    async def _batched(self, method: str, props: Sequence[dict[str, Any]],
+                       batch: int) -> list[Any]:
         out: list[Any] = []
         for chunk in rpc.batches(props, batch):
-            out.extend(await self.send("set_properties", chunk))
+            out.extend(await self.send(method, chunk))
         return out
 
     async def action(self, siid: int, aiid: int, args: Sequence[Any] = (),

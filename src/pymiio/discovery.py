@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pymiio.errors import MiioError, ProtocolError, UnreachableError
-from pymiio.protocol.packet import HELLO, PORT, parse_packet
+from pymiio.protocol.packet import HELLO, PORT, DeviceIdHalves, parse_packet
 from pymiio.protocol.token import Token
 from pymiio.transport import Address, UdpEndpoint
 
@@ -26,7 +26,7 @@ _MDNS_NAME = re.compile(r"^(?P<model>[A-Za-z0-9-]+)_miio(?P<did>\d+)\.")
 
 
 @dataclass(frozen=True, slots=True)
-class DiscoveredDevice:
+class DiscoveredDevice(DeviceIdHalves):
     """One device that answered: where it is, who it is, and its token when it reveals it."""
 
     ip: str
@@ -35,14 +35,6 @@ class DiscoveredDevice:
     token: Token | None = None
     model: str | None = None
     sources: tuple[str, ...] = field(default=("hello",))
-
-    @property
-    def device_type(self) -> int:
-        return self.device_id >> 16
-
-    @property
-    def serial(self) -> int:
-        return self.device_id & 0xFFFF
 
     def as_dict(self, show_token: bool = True) -> dict[str, Any]:
         """Plain data with stable keys (the CLI's ``--json``)."""

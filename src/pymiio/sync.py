@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-from pymiio.client import make_session
+from pymiio.client import SessionView, make_session
 from pymiio.errors import UnreachableError
 from pymiio.protocol import rpc
 from pymiio.protocol.dump import log_datagram
@@ -24,7 +24,7 @@ from pymiio.protocol.token import Token
 log = logging.getLogger("pymiio.transport")
 
 
-class Device:
+class Device(SessionView):
     """One miIO device, synchronously: ``Device(host, token).send("get_prop", ["power"])``."""
 
     def __init__(self, host: str, token: Token | str | None = None, *, port: int = PORT,
@@ -34,15 +34,6 @@ class Device:
         self.port = port
         self.session = make_session(host, port, token, timeout, retries, policy, ids)
         self._sock: socket.socket | None = None
-
-    @property
-    def token(self) -> Token | None:
-        session = self.session
-        return session.token or (session.hello.token if session.hello else None)
-
-    @property
-    def hello(self) -> Hello | None:
-        return self.session.hello
 
     def __enter__(self) -> Device:
         return self
@@ -71,16 +62,16 @@ class Device:
 
     def get_properties(self, props: Sequence[dict[str, Any]], *,
                        batch: int = rpc.MIOT_BATCH) -> list[Any]:
-        out: list[Any] = []
-        for chunk in rpc.batches(props, batch):
-            out.extend(self.send("get_properties", chunk))
-        return out
+        return self._batched("get_properties", props, batch)
 
     def set_properties(self, props: Sequence[dict[str, Any]], *,
                        batch: int = rpc.MIOT_BATCH) -> list[Any]:
+        return self._batched("set_properties", props, batch)
+
+    def _batched(self, method: str, props: Sequence[dict[str, Any]], batch: int) -> list[Any]:
         out: list[Any] = []
         for chunk in rpc.batches(props, batch):
-            out.extend(self.send("set_properties", chunk))
+            out.extend(self.send(method, chunk))
         return out
 
     def action(self, siid: int, aiid: int, args: Sequence[Any] = (), did: str = "call") -> Any:

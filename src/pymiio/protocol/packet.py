@@ -24,8 +24,23 @@ _HEADER: Final = struct.Struct(">HHIII16s")
 HELLO: Final = bytes.fromhex("21310020" + "ff" * 28)
 
 
+class DeviceIdHalves:
+    """The two halves of a device id that the original tool shows as type and serial."""
+
+    __slots__ = ()
+    device_id: int
+
+    @property
+    def device_type(self) -> int:
+        return self.device_id >> 16
+
+    @property
+    def serial(self) -> int:
+        return self.device_id & 0xFFFF
+
+
 @dataclass(frozen=True, slots=True)
-class Packet:
+class Packet(DeviceIdHalves):
     """One parsed datagram. ``payload`` is the decrypted data, or None without a token."""
 
     magic: int
@@ -37,16 +52,6 @@ class Packet:
     data: bytes
     payload: bytes | None = None
     checksum_ok: bool | None = None
-
-    @property
-    def device_type(self) -> int:
-        """High half of the device id, shown as "device type" by the original tool."""
-        return self.device_id >> 16
-
-    @property
-    def serial(self) -> int:
-        """Low half of the device id, shown as "serial" by the original tool."""
-        return self.device_id & 0xFFFF
 
     @property
     def is_hello(self) -> bool:

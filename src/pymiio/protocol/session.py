@@ -33,7 +33,13 @@ from pymiio.errors import (
     WrongTokenError,
 )
 from pymiio.protocol.message import RETRYABLE_CODES, decode_reply, encode_json, error_code
-from pymiio.protocol.packet import HEADER_SIZE, HELLO, build_packet, parse_packet
+from pymiio.protocol.packet import (
+    HEADER_SIZE,
+    HELLO,
+    DeviceIdHalves,
+    build_packet,
+    parse_packet,
+)
 from pymiio.protocol.token import Token
 
 log = logging.getLogger("pymiio.session")
@@ -80,20 +86,12 @@ class MemoryIds:
 
 
 @dataclass(frozen=True, slots=True)
-class Hello:
+class Hello(DeviceIdHalves):
     """What a hello reply told us."""
 
     device_id: int
     stamp: int
     token: Token | None
-
-    @property
-    def device_type(self) -> int:
-        return self.device_id >> 16
-
-    @property
-    def serial(self) -> int:
-        return self.device_id & 0xFFFF
 
 
 @dataclass(slots=True)
