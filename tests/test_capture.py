@@ -79,8 +79,11 @@ def test_cli_decodes_a_capture_as_json(tmp_path: Path) -> None:
                            str(path), "--token", TOKEN, "--json"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert any(d["ip"] == "127.0.70.6" and d["token_found"] for d in report["devices"])
+    *packets, summary = json.loads(done.stdout)
+    assert summary["kind"] == "summary"
+    assert any(d["ip"] == "127.0.70.6" and d["token_found"] for d in summary["devices"])
+    mine = [p for p in packets if "127.0.70.6" in p["destination"] + p["source"]]
+    assert {"time", "source", "destination", "direction", "kind", "payload"} <= set(mine[0])
     table = subprocess.run([sys.executable, "-m", "pymiio.cli.main", "decode", "--pcap",
                             str(path), "--token", TOKEN], capture_output=True, text=True,
                            timeout=60)

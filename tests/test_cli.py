@@ -140,6 +140,10 @@ def test_decode_json() -> None:
     assert record["payload"] == {"id": 9, "method": "get_prop", "params": ["a"]}  # type: ignore[index]
     wrong = ok_json(miio("decode", packet.hex(), "--token", OTHER_TOKEN, "--json"))
     assert wrong["checksum_ok"] is False and wrong["payload"] is None  # type: ignore[index]
+    # Without --token the inventory's tokens are tried.
+    assert miio("devices", "add", "known", "--token", TOKEN).returncode == 0
+    known = ok_json(miio("decode", packet.hex(), "--json"))
+    assert known["checksum_ok"] is True and known["token"] == "2b00…33cf"  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
@@ -200,6 +204,14 @@ def test_classic_info_sendcmd_and_decode() -> None:
     packet = build_packet(Token(TOKEN), 7, 8, encode_request(1, "get_prop", ["power"]))
     decoded = classic("--token", TOKEN, "--decode", packet.hex())
     assert decoded.returncode == 0 and '"get_prop"' in decoded.stdout
+
+
+def test_classic_debug_shows_packets_with_masked_tokens() -> None:
+    done = classic("--ip", OPEN_PLUG, "--debug", "--sendcmd",
+                   '{"id":3,"method":"get_prop","params":["power"]}')
+    assert done.returncode == 0, done.stderr
+    assert "hello-reply (token revealed)" in done.stderr and OTHER_TOKEN not in done.stderr
+    assert "did=" in done.stderr and "stamp=" in done.stderr
 
 
 def test_classic_reveals_and_uses_the_token_of_an_open_device() -> None:

@@ -111,8 +111,10 @@ class CaptureReport:
     records: list[dict[str, Any]]
     devices: list[DeviceSummary]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"packets": self.records, "devices": [d.as_dict() for d in self.devices]}
+    def as_list(self) -> list[dict[str, Any]]:
+        """The packets in order, closed by a ``{"kind": "summary", "devices": [...]}`` record."""
+        return [*self.records, {"kind": "summary",
+                                "devices": [d.as_dict() for d in self.devices]}]
 
 
 def decode_capture(path: Path, tokens: Iterable[Token] = ()) -> CaptureReport:

@@ -43,7 +43,7 @@ def decode(packet: str | None, tokens: tuple[str, ...], pcap: Path | None,
         known = _tokens(tokens)
         if pcap is not None:
             report = decode_capture(pcap, known)
-            print_json(report.as_dict()) if as_json else _show_capture(report.as_dict())
+            print_json(report.as_list()) if as_json else _show_capture(report.as_list())
         else:
             assert packet is not None
             record = decode_packet(parse_hex(packet), known)
@@ -68,9 +68,10 @@ def show_packet(record: dict[str, Any]) -> None:
         click.echo(f"warning: {record['payload_error']}", err=True)
 
 
-def _show_capture(report: dict[str, Any]) -> None:
+def _show_capture(records: list[dict[str, Any]]) -> None:
+    *packets, summary = records
     rows = []
-    for item in report["packets"]:
+    for item in packets:
         detail = item.get("note") or ""
         if item.get("payload") is not None:
             detail = pretty_payload(item["payload"]).replace("\n", " ")
@@ -83,4 +84,4 @@ def _show_capture(report: dict[str, Any]) -> None:
     print_table("packets", ("time", "source", "destination", "direction", "kind", "data"), rows)
     print_table("devices", ("address", "device id", "packets", "decoded"), [
         (d["ip"], d["device_id"], d["packets"], "yes" if d["token_found"] else "no")
-        for d in report["devices"]])
+        for d in summary["devices"]])
