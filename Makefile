@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SRC    := src/pymiio
 
-.PHONY: venv test lint typecheck pytest fuzz demo netns-deps clean
+.PHONY: venv test lint typecheck pytest fuzz bench demo netns-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,12 @@ venv: $(STAMP)
 
 ## make test: lint, type-check and the whole suite (network traffic stays on loopback / test netns)
 test: $(STAMP) netns-deps
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,6 +35,10 @@ pytest: $(STAMP)
 ## make fuzz: the fuzz tests with far more examples than the default run
 fuzz: $(STAMP)
 	PYMIIO_FUZZ_EXAMPLES=200000 $(BIN)/pytest -q tests/test_fuzz.py -p no:timeout
+
+## make bench: benchmarks against python-miio and the floor; writes docs/benchmarks.md
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
 
 ## make demo: simulated devices on loopback, then both CLIs against them
 demo: $(STAMP)

@@ -1,0 +1,1 @@
+"""pymiio's benchmarks: run with `make bench`; results go to docs/benchmarks.md."""

@@ -1,0 +1,35 @@
+"""The floor: the least a miIO codec can do in Python (struct + hashlib + cryptography).
+
+Its output is byte-identical to pymiio's; it exists only to measure pymiio against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+HEAD = struct.Struct(">HHIII")
+
+
+class FloorCodec:
+    def __init__(self, token: bytes) -> None:
+        self.token = token
+        key = hashlib.md5(token).digest()
+        self.cipher = Cipher(algorithms.AES(key), modes.CBC(hashlib.md5(key + token).digest()))
+
+    def build(self, did: int, stamp: int, payload: bytes) -> bytes:
+        pad = 16 - len(payload) % 16
+        enc = self.cipher.encryptor()
+        data = enc.update(payload + bytes((pad,)) * pad) + enc.finalize()
+        head = HEAD.pack(0x2131, 32 + len(data), 0, did, stamp)
+        return head + hashlib.md5(head + self.token + data).digest() + data
+
+    def parse(self, packet: bytes) -> object:
+        if hashlib.md5(packet[:16] + self.token + packet[32:]).digest() != packet[16:32]:
+            raise ValueError("checksum")
+        dec = self.cipher.decryptor()
+        plain = dec.update(packet[32:]) + dec.finalize()
+        return json.loads(plain[:-plain[-1]])
