@@ -91,9 +91,10 @@ def test_cli_decodes_a_capture_as_json(tmp_path: Path) -> None:
 
 
 def _frame(payload: bytes, *, sport: int = 40000, dport: int = 54321,
-           flags: int = 0) -> bytes:
-    udp = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
-    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, flags, 64, 17, 0,
+           flags: int = 0, ip_id: int = 1, udp_header: bool = True) -> bytes:
+    udp = (struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) if udp_header else b"")
+    udp += payload
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ip_id, flags, 64, 17, 0,
                      bytes([127, 0, 0, 1]), bytes([127, 0, 70, 9]))
     return b"\x00" * 12 + b"\x08\x00" + ip + udp
 
@@ -106,12 +107,16 @@ def test_fragments_truncation_and_non_miio_traffic_are_reported(tmp_path: Path) 
     with path.open("wb") as handle:
         writer = dpkt.pcap.Writer(handle, linktype=1)
         writer.writepkt(_frame(b"hello, not miio"), ts=1.0)
-        writer.writepkt(_frame(HELLO, flags=0x2000), ts=2.0)        # first fragment
+        writer.writepkt(_frame(HELLO, flags=0x2000, ip_id=7), ts=2.0)  # first fragment
+        writer.writepkt(_frame(HELLO, flags=4, ip_id=7, udp_header=False), ts=2.5)  # its tail
+        # A later fragment of other UDP traffic: its payload merely looks like port 54321.
+        writer.writepkt(_frame(b"\x9c\x40\xd4\x31" + b"z" * 8, flags=4, ip_id=8,
+                               udp_header=False), ts=2.7)
         writer.writepkt(_frame(good)[:-10], ts=3.0)                  # cut short by snaplen
         writer.writepkt(_frame(good), ts=4.0)
         writer.writepkt(_frame(b"x", sport=1, dport=2), ts=5.0)      # another port: skipped
     kinds = [r["kind"] for r in decode_capture(path, [Token(TOKEN)]).records]
-    assert kinds == ["not-miio", "fragment", "truncated", "command"]
+    assert kinds == ["not-miio", "fragment", "fragment", "truncated", "command"]
     whole = path.read_bytes()
     last_record = 16 + len(_frame(b"x", sport=1, dport=2))
     (tmp_path / "cut.pcap").write_bytes(whole[:-last_record - 7])  # cut inside the command

@@ -119,8 +119,7 @@ class CaptureReport:
 
 def decode_capture(path: Path, tokens: Iterable[Token] = ()) -> CaptureReport:
     """Decode every UDP datagram to or from port 54321 in a pcap or pcapng file, in order."""
-    known = list(dict.fromkeys(tokens))
-    devices: dict[str, DeviceSummary] = {}
+    reading = _Reading(list(dict.fromkeys(tokens)))
     records: list[dict[str, Any]] = []
     try:
         handle = path.open("rb")
@@ -131,10 +130,10 @@ def decode_capture(path: Path, tokens: Iterable[Token] = ()) -> CaptureReport:
             if isinstance(frame_or_note, str):
                 records.append({"time": timestamp, "kind": "unreadable", "note": frame_or_note})
                 continue
-            record = _datagram_record(timestamp, frame_or_note, known, devices)
+            record = _datagram_record(timestamp, frame_or_note, reading)
             if record is not None:
                 records.append(record)
-    return CaptureReport(records, list(devices.values()))
+    return CaptureReport(records, list(reading.devices.values()))
 
 
 def _frames(handle: BinaryIO, path: Path) -> Iterator[tuple[float, tuple[int, bytes] | str]]:
@@ -183,34 +182,51 @@ def _ip_payload(link: int, frame: bytes) -> bytes | None:
     return None
 
 
-def _datagram_record(timestamp: float, item: tuple[int, bytes], tokens: list[Token],
-                     devices: dict[str, DeviceSummary]) -> dict[str, Any] | None:
+@dataclass
+class _Reading:
+    """What decoding a capture accumulates: tokens, devices, and fragmented miIO datagrams."""
+
+    tokens: list[Token]
+    devices: dict[str, DeviceSummary] = field(default_factory=dict)
+    # (source, destination, IP id) of a first fragment on port 54321 -> its addressing fields
+    fragments: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)
+
+
+def _datagram_record(timestamp: float, item: tuple[int, bytes],
+                     reading: _Reading) -> dict[str, Any] | None:
     link, frame = item
     ip = _ip_payload(link, frame)
-    if ip is None or len(ip) < 20 or ip[0] >> 4 != 4:
+    if ip is None or len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
         return None
     header_len = (ip[0] & 0x0F) * 4
-    if ip[9] != 17 or len(ip) < header_len + 8:
-        return None
     source, destination = socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20])
+    flags_offset = int.from_bytes(ip[6:8], "big")
+    key = (source, destination, int.from_bytes(ip[4:6], "big"))
+    if flags_offset & 0x1FFF:
+        # A later fragment has no UDP header: it is ours only if its first fragment was.
+        first = reading.fragments.get(key)
+        return None if first is None else first | {"time": timestamp}
+    if len(ip) < header_len + 8:
+        return None
     sport = int.from_bytes(ip[header_len:header_len + 2], "big")
     dport = int.from_bytes(ip[header_len + 2:header_len + 4], "big")
-    flags_offset = int.from_bytes(ip[6:8], "big")
-    fragment = bool(flags_offset & 0x2000) or bool(flags_offset & 0x1FFF)
-    if PORT not in (sport, dport) and not (fragment and flags_offset & 0x1FFF):
+    if PORT not in (sport, dport):
         return None
     to_device = dport == PORT
     device_ip = destination if to_device else source
     base: dict[str, Any] = {
         "time": timestamp, "source": f"{source}:{sport}", "destination": f"{destination}:{dport}",
         "direction": "to device" if to_device else "from device"}
-    if fragment:
-        return base | {"kind": "fragment", "note": "IPv4 fragment (not reassembled)"}
+    if flags_offset & 0x2000:
+        reading.fragments[key] = base | {"kind": "fragment",
+                                         "note": "IPv4 fragment (not reassembled)"}
+        return reading.fragments[key]
     udp_len = int.from_bytes(ip[header_len + 4:header_len + 6], "big")
     data = ip[header_len + 8:header_len + max(udp_len, 8)]
     if len(data) < udp_len - 8:
         return base | {"kind": "truncated", "note": f"frame truncated: {len(data)} of "
                                                     f"{udp_len - 8} bytes captured"}
+    devices, tokens = reading.devices, reading.tokens
     summary = devices.setdefault(device_ip, DeviceSummary(device_ip))
     summary.packets += 1
     candidates = ([summary.token] if summary.token else []) + tokens
