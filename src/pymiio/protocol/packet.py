@@ -39,9 +39,13 @@ class DeviceIdHalves:
         return self.device_id & 0xFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Packet(DeviceIdHalves):
-    """One parsed datagram. ``payload`` is the decrypted data, or None without a token."""
+    """One parsed datagram. ``payload`` is the decrypted data, or None without a token.
+
+    Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, which costs
+    more than the rest of parsing a small packet.
+    """
 
     magic: int
     length: int
