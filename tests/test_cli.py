@@ -232,3 +232,23 @@ def test_classic_reveals_and_uses_the_token_of_an_open_device() -> None:
 def test_classic_guidance(args: tuple[str, ...], message: str) -> None:
     done = classic(*args)
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_bad_files_and_names_are_clear_errors(private_dirs: Path) -> None:
+    inventory = private_dirs / "config" / "devices.json"
+    inventory.parent.mkdir(parents=True)
+    inventory.write_text("{not json")
+    done = miio("devices", "list")
+    assert done.returncode == 6 and "cannot read the device inventory" in done.stderr
+    inventory.write_text('{"devices": []}')
+    assert "not a pymiio device inventory" in miio("devices", "list").stderr
+    inventory.unlink()
+    bad_name = miio("devices", "add", "no spaces please", "--host", PLUG)
+    assert bad_name.returncode == 6 and "bad device name" in bad_name.stderr
+    missing = miio("simulate", "--config", str(private_dirs / "nope.toml"))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+    (private_dirs / "bad.toml").write_text("this is = = not toml")
+    broken = miio("simulate", "--config", str(private_dirs / "bad.toml"))
+    assert broken.returncode == 1 and "not valid TOML" in broken.stderr
+    outside = miio("simulate", "--host", "10.1.2.3", "--duration", "0")
+    assert outside.returncode == 1 and "outside 127.0.0.0/8" in outside.stderr
