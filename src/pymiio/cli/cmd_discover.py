@@ -10,7 +10,7 @@ import click
 
 from pymiio.cli.common import json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
-from pymiio.cli.output import print_json
+from pymiio.cli.output import console, print_json
 from pymiio.discovery import DiscoveredDevice
 from pymiio.discovery import discover as discover_devices
 
@@ -81,9 +81,7 @@ def _table(found: list[DiscoveredDevice]) -> Any:
 
 
 def _print_table(found: list[DiscoveredDevice]) -> None:
-    from rich.console import Console
-
-    Console().print(_table(found))
+    console().print(_table(found))
 
 
 def _save(found: list[DiscoveredDevice]) -> None:

@@ -22,6 +22,7 @@ COMMANDS = {
     "decode": "pymiio.cli.cmd_decode:decode",
     "devices": "pymiio.cli.cmd_devices:devices",
     "simulate": "pymiio.cli.cmd_simulate:simulate",
+    "tokens": "pymiio.cli.cmd_tokens:tokens",
 }
 
 SUMMARIES = {
@@ -34,6 +35,7 @@ SUMMARIES = {
     "decode": "Decode a captured packet (hex) or a whole pcap/pcapng file.",
     "devices": "Named devices and their tokens (add, list, remove).",
     "simulate": "Run simulated miIO devices on loopback.",
+    "tokens": "Recover tokens from Mi Home backups, databases and cache files.",
 }
 
 

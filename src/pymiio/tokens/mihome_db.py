@@ -1,0 +1,32 @@
+"""The Android Mi Home app's ``miio2.db`` (table ``devicerecord``)."""
+
+from __future__ import annotations
+
+from pymiio.errors import BackupError
+from pymiio.tokens.records import Extraction, make_record
+from pymiio.tokens.sqlite_memory import open_bytes, select_rows, tables
+
+COLUMNS = {"token": ("token",), "name": ("name",), "model": ("model",),
+           "ip": ("localIP", "localip"), "mac": ("mac",), "device_id": ("did",)}
+
+NO_TOKENS = ("{label} lists {count} device(s) but stores no tokens: Mi Home versions after about "
+             "5.0.19 stopped keeping them there (try an iOS backup, the cache files, or an "
+             "older app version)")
+
+
+def read_mihome_db(data: bytes, label: str = "miio2.db") -> Extraction:
+    connection = open_bytes(data, label)
+    try:
+        if "devicerecord" not in tables(connection):
+            raise BackupError(f"{label} has no devicerecord table: not a Mi Home miio2.db")
+        rows = select_rows(connection, "devicerecord", COLUMNS)
+    finally:
+        connection.close()
+    found = Extraction()
+    for row in rows:
+        record = make_record(row.pop("token"), label, **row)
+        if record is not None:
+            found.records.append(record)
+    if not found.records:
+        found.notes.append(NO_TOKENS.format(label=label, count=len(rows)))
+    return found
