@@ -97,6 +97,7 @@ async def test_thousand_devices_with_one_gather() -> None:
         clients = [AsyncDevice(d.host, TOKEN, policy=FAST) for d in devices]
         results = await asyncio.gather(*(c.send("get_prop", ["power"]) for c in clients))
         assert results == [["on"]] * 1000
+        assert len({id(c._endpoint) for c in clients}) == 1  # one socket for the whole fleet
         await asyncio.gather(*(c.close() for c in clients))
 
 

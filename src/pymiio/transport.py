@@ -107,18 +107,30 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             self.close()
 
 
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UdpEndpoint] = (
+# The pending or finished creation of each loop's shared endpoint: devices started together with
+# asyncio.gather all await the same creation instead of each opening a socket of its own.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[UdpEndpoint]] = (
     weakref.WeakKeyDictionary())
 
 
 async def shared_endpoint() -> UdpEndpoint:
     """The running loop's shared client endpoint, opened on first use; call ``release`` after."""
     loop = asyncio.get_running_loop()
-    endpoint = _SHARED.get(loop)
-    if endpoint is None or endpoint._transport is None or endpoint._transport.is_closing():
-        endpoint = await UdpEndpoint.open()
-        _SHARED[loop] = endpoint
+    creation = _SHARED.get(loop)
+    if creation is None or _unusable(creation):
+        creation = loop.create_task(UdpEndpoint.open())
+        _SHARED[loop] = creation
+    endpoint = await asyncio.shield(creation)
     return endpoint.acquire()
+
+
+def _unusable(creation: asyncio.Task[UdpEndpoint]) -> bool:
+    if not creation.done():
+        return False
+    if creation.cancelled() or creation.exception() is not None:
+        return True
+    transport = creation.result()._transport
+    return transport is None or transport.is_closing()
 
 
 def _enlarge_receive_buffer(sock: socket.socket) -> None:
