@@ -8,6 +8,7 @@ devices run in parallel over one shared UDP endpoint, so polling a fleet is a pl
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -24,7 +25,7 @@ def make_session(host: str, port: int, token: Token | str | None, timeout: float
                  retries: int | None, policy: RetryPolicy | None,
                  ids: IdSource | None) -> Session:
     """The session both device faces start from: token checked, policy from the arguments."""
-    base = policy or RetryPolicy()
+    base = policy or DEFAULT_POLICY
     overrides: dict[str, Any] = {}
     if timeout is not None:
         overrides["timeout"] = timeout
@@ -33,7 +34,21 @@ def make_session(host: str, port: int, token: Token | str | None, timeout: float
     if overrides:
         base = RetryPolicy(**{**_policy_fields(base), **overrides})
     label = host if port == PORT else f"{host}:{port}"
-    return Session(None if token is None else Token(token), ids or default_ids(), base, label)
+    return Session(None if token is None else token_of(token), ids or default_ids(), base, label)
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+@functools.lru_cache(maxsize=4096)
+def _token_from_text(text: str) -> Token:
+    return Token(text)
+
+
+def token_of(value: Token | str) -> Token:
+    """A Token; strings are parsed once (key and cipher derivation is the costly part), so
+    re-creating device objects for a fleet every poll costs no new derivations."""
+    return value if isinstance(value, Token) else _token_from_text(value)
 
 
 def _policy_fields(policy: RetryPolicy) -> dict[str, Any]:
@@ -150,7 +165,8 @@ class AsyncDevice(SessionView):
     # -- driving the session ------------------------------------------------------------
 
     async def _run(self, call: Call) -> Call:
-        await self.open()
+        if self._address is None:
+            await self.open()
         async with self._lock:
             loop = asyncio.get_running_loop()
             self._waiter = loop.create_future()

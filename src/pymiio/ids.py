@@ -9,9 +9,10 @@ thousand devices costs one small file write per device per block.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
-from pymiio.paths import cache_dir, write_private
+from pymiio.paths import cache_dir
 from pymiio.protocol.session import MAX_ID, MemoryIds, advance_id
 
 try:
@@ -30,6 +31,7 @@ class FileIds:
         self.block = max(1, min(block, MAX_ID // 4))
         self._state: dict[int, list[int]] = {}  # device id -> [next id, ids left in block]
         self._fallback: MemoryIds | None = None
+        self._lock: int | None = None
 
     def next_id(self, device_id: int, skip: int = 0) -> int:
         if self._fallback is not None:
@@ -48,19 +50,40 @@ class FileIds:
         return value
 
     def _reserve(self, device_id: int, skip: int) -> int:
-        """Take ``block`` ids from the device's file under a lock; return the first."""
+        """Take ``block`` ids from the device's file under the lock; return the first."""
         path = self.directory / f"{device_id:08x}"
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.directory / ".lock", "a") as lock:
+        lock = self._lock_fd()
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            first = advance_id(_read_int(path), skip)
+            _replace(path, f"{advance_id(first, self.block)}\n".encode())
+        finally:
             if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                first = advance_id(_read_int(path), skip)
-                write_private(path, f"{advance_id(first, self.block)}\n")
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(lock, fcntl.LOCK_UN)
         return first
+
+    def __del__(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+
+    def _lock_fd(self) -> int:
+        """The lock file stays open for the store's life: one open per process, not per device."""
+        if self._lock is None:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        return self._lock
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Atomic write with mode 0600; the store's lock makes a per-process temp name enough."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def _read_int(path: Path) -> int:
