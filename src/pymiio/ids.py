@@ -95,13 +95,19 @@ def _read_int(path: Path) -> int:
 
 
 def default_ids() -> FileIds:
-    """The process-wide store, so every device object shares one set of reservations."""
-    global _DEFAULT
-    if _DEFAULT is None or _DEFAULT.directory != cache_dir() / "ids":
-        _DEFAULT = FileIds()
+    """The process-wide store, so every device object shares one set of reservations.
+
+    It follows PYMIIO_CACHE_DIR (tests and tools switch it); the check is a string compare
+    because this runs once per device object.
+    """
+    global _DEFAULT, _DEFAULT_KEY
+    key = os.environ.get("PYMIIO_CACHE_DIR")
+    if _DEFAULT is None or key != _DEFAULT_KEY:
+        _DEFAULT, _DEFAULT_KEY = FileIds(), key
     return _DEFAULT
 
 
 _DEFAULT: FileIds | None = None
+_DEFAULT_KEY: str | None = None
 
 __all__ = ["FileIds", "default_ids"]

@@ -3,6 +3,11 @@
 Datagrams are routed to a session by their source address; whatever comes from an address no
 session owns goes to an optional listener (discovery) or is dropped with a debug line. A fleet
 of a thousand devices therefore costs one file descriptor, not a thousand.
+
+The endpoint registers its non-blocking socket with the event loop directly and drains every
+queued datagram on each wake-up (asyncio's datagram transport reads one per wake-up), which is
+what keeps a fleet poll close to a plain socket loop. UDP sends never wait: a datagram the
+kernel refuses is dropped and logged, and the session's retry covers it as it covers loss.
 """
 
 from __future__ import annotations
@@ -10,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import weakref
 from collections.abc import Callable
-from typing import cast
 
 from pymiio.errors import UnreachableError
 from pymiio.protocol.dump import log_datagram
@@ -24,17 +27,19 @@ Handler = Callable[[bytes], None]
 Listener = Callable[[bytes, Address], None]
 
 _RECV_BUFFER = 4 * 1024 * 1024
+_DRAIN_LIMIT = 512  # datagrams per wake-up, so one busy socket cannot starve the loop
 
 
-class UdpEndpoint(asyncio.DatagramProtocol):
+class UdpEndpoint:
     """An open UDP socket with a routing table from source address to handler."""
 
-    def __init__(self) -> None:
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         self.routes: dict[Address, Handler] = {}
         self.listener: Listener | None = None
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = sock
+        self._loop = loop
         self._users = 0
-        self._closed = asyncio.get_running_loop().create_future()
+        loop.add_reader(sock.fileno(), self._drain)
 
     @classmethod
     async def open(cls, local_addr: Address = ("0.0.0.0", 0), *,
@@ -50,18 +55,33 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         except OSError:
             sock.close()
             raise
-        loop = asyncio.get_running_loop()
-        _, endpoint = await loop.create_datagram_endpoint(cls, sock=sock)
-        return endpoint
+        return cls(sock, asyncio.get_running_loop())
+
+    @property
+    def is_closed(self) -> bool:
+        return self._sock is None
 
     @property
     def local_address(self) -> Address:
-        assert self._transport is not None
-        host, port = self._transport.get_extra_info("sockname")[:2]
+        if self._sock is None:
+            raise ConnectionError("the UDP endpoint is closed")
+        host, port = self._sock.getsockname()[:2]
         return host, port
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.DatagramTransport, transport)
+    def _drain(self) -> None:
+        sock = self._sock
+        for _ in range(_DRAIN_LIMIT):
+            if sock is None:
+                return
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("socket error (ignored, the session will time out): %s", exc)
+                return
+            self.datagram_received(data, addr)
+            sock = self._sock  # a handler may have closed the endpoint
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         log_datagram(log, "recv", addr, data)
@@ -73,25 +93,28 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         else:
             log.debug("dropped a datagram from %s:%d, no session expects it", *addr[:2])
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("socket error (ignored, the session will time out): %s", exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self._closed.done():
-            self._closed.set_result(None)
-
     def send(self, data: bytes, addr: Address) -> None:
-        if self._transport is None or self._transport.is_closing():
+        if self._sock is None:
             raise ConnectionError("the UDP endpoint is closed")
         log_datagram(log, "send", addr, data)
-        self._transport.sendto(data, addr)
+        try:
+            self._sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            log.debug("send buffer full: dropped a datagram to %s:%d", *addr)
+        except PermissionError:
+            raise
+        except OSError as exc:
+            log.debug("could not send to %s:%d (the session will time out): %s",
+                      addr[0], addr[1], exc)
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
 
     async def wait_closed(self) -> None:
-        await self._closed
+        """Closing is immediate; kept so callers can treat endpoints like other transports."""
 
     # -- sharing ------------------------------------------------------------------------
 
@@ -103,24 +126,26 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         """Drop one user; a shared endpoint closes when its last user leaves."""
         self._users -= 1
         if self._users <= 0:
-            _SHARED.pop(asyncio.get_running_loop(), None)
+            global _SHARED
+            if _SHARED is not None and _SHARED[0] is self._loop:
+                _SHARED = None
             self.close()
 
 
-# The pending or finished creation of each loop's shared endpoint: devices started together with
-# asyncio.gather all await the same creation instead of each opening a socket of its own.
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[UdpEndpoint]] = (
-    weakref.WeakKeyDictionary())
+# The running loop's shared endpoint, as a pending or finished creation: devices started
+# together with asyncio.gather all await the same creation instead of each opening a socket.
+_SHARED: tuple[asyncio.AbstractEventLoop, asyncio.Task[UdpEndpoint]] | None = None
 
 
 async def shared_endpoint() -> UdpEndpoint:
     """The running loop's shared client endpoint, opened on first use; call ``release`` after."""
+    global _SHARED
     loop = asyncio.get_running_loop()
-    creation = _SHARED.get(loop)
+    creation = _SHARED[1] if _SHARED is not None and _SHARED[0] is loop else None
     if creation is None or _unusable(creation):
         creation = loop.create_task(UdpEndpoint.open())
-        _SHARED[loop] = creation
-    endpoint = await asyncio.shield(creation)
+        _SHARED = (loop, creation)
+    endpoint = creation.result() if creation.done() else await asyncio.shield(creation)
     return endpoint.acquire()
 
 
@@ -129,8 +154,7 @@ def _unusable(creation: asyncio.Task[UdpEndpoint]) -> bool:
         return False
     if creation.cancelled() or creation.exception() is not None:
         return True
-    transport = creation.result()._transport
-    return transport is None or transport.is_closing()
+    return creation.result().is_closed
 
 
 def _enlarge_receive_buffer(sock: socket.socket) -> None:
