@@ -33,3 +33,32 @@ class FloorCodec:
         dec = self.cipher.decryptor()
         plain = dec.update(packet[32:]) + dec.finalize()
         return json.loads(plain[:-plain[-1]])
+
+
+class FloorClient:
+    """The floor codec over a plain blocking socket: one handshake, then request/reply."""
+
+    def __init__(self, host: str, token: bytes, port: int = 54321) -> None:
+        import socket
+
+        self.codec = FloorCodec(token)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.connect((host, port))
+        self.sock.settimeout(2)
+        self.sock.send(HELLO)
+        reply = self.sock.recv(64)
+        _, _, _, self.did, self.stamp = HEAD.unpack_from(reply)
+        self.next_id = 1
+
+    def call(self, method: str, params: list[object]) -> object:
+        self.next_id += 1
+        payload = json.dumps({"id": self.next_id, "method": method, "params": params},
+                             separators=(",", ":")).encode()
+        self.sock.send(self.codec.build(self.did, self.stamp, payload))
+        return self.codec.parse(self.sock.recv(4096))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+HELLO = bytes.fromhex("21310020" + "ff" * 28)

@@ -1,0 +1,291 @@
+"""Cases that talk to simulated devices over loopback: round trip, fleet, loss, discovery,
+and the simulator's own capacity. Every loop is bounded in count and time."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+from benchmarks.common import TOKEN, TOKEN_HEX, Row, median_seconds, percentile, simulator
+from benchmarks.floor import HEAD, HELLO, FloorClient, FloorCodec
+
+CALLS = 300
+ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 54321))
+print("ready", flush=True)
+while True:
+    data, addr = s.recvfrom(65535)
+    s.sendto(data, addr)
+"""
+
+
+@contextmanager
+def echo_server(host: str) -> Iterator[str]:
+    process = subprocess.Popen([sys.executable, "-c", ECHO, host], stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        yield host
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _per_call(action: object, calls: int = CALLS) -> float:
+    assert callable(action)
+    return median_seconds(lambda: [action() for _ in range(calls)]) / calls
+
+
+def roundtrip_case() -> list[Row]:
+    """Case 2: one get_prop round trip against a simulated device in another process."""
+    import miio
+
+    from pymiio import AsyncDevice, Device
+
+    with simulator("127.0.90.1") as devices, echo_server("127.0.90.200") as echo_host:
+        host = devices[0]["host"]
+        echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        echo.connect((echo_host, 54321))
+        echo.settimeout(2)
+        packet = FloorCodec(TOKEN).build(1, 1, b'{"id":1,"method":"get_prop","params":["power"]}')
+
+        def bounce() -> None:
+            echo.send(packet)
+            echo.recv(4096)
+
+        rows = [Row("raw UDP echo (same packet size)", _per_call(bounce))]
+        floor = FloorClient(host, TOKEN)
+        rows.append(Row("floor codec over a plain socket",
+                        _per_call(lambda: floor.call("get_prop", ["power"]))))
+        sync = Device(host, TOKEN_HEX)
+        sync.send("get_prop", ["power"])
+        rows.append(Row("pymiio Device (sync)", _per_call(
+            lambda: sync.send("get_prop", ["power"]))))
+        loop = asyncio.new_event_loop()
+        device = AsyncDevice(host, TOKEN_HEX)
+
+        async def calls() -> None:
+            for _ in range(CALLS):
+                await device.send("get_prop", ["power"])
+
+        loop.run_until_complete(device.send("get_prop", ["power"]))
+        rows.append(Row("pymiio AsyncDevice", median_seconds(
+            lambda: loop.run_until_complete(calls())) / CALLS))
+        loop.run_until_complete(device.close())
+        loop.close()
+        theirs = miio.Device(host, TOKEN_HEX, timeout=2)
+        theirs.send("get_prop", ["power"])
+        rows.append(Row("python-miio Device", _per_call(
+            lambda: theirs.send("get_prop", ["power"]))))
+        for closable in (echo, floor, sync):
+            closable.close()
+    return rows
+
+
+def floor_fleet(hosts: list[str]) -> None:
+    """The floor for a fleet: one socket, hello all, collect all, command all, collect all."""
+    codec = FloorCodec(TOKEN)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", socket.SO_RCVBUF),
+                    4 * 1024 * 1024)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    try:
+        for host in hosts:
+            sock.sendto(HELLO, (host, 54321))
+        sessions: dict[str, tuple[int, int]] = {}
+        while len(sessions) < len(hosts):
+            data, (ip, _) = sock.recvfrom(64)
+            _, _, _, did, stamp = HEAD.unpack_from(data)
+            sessions[ip] = (did, stamp)
+        for index, (ip, (did, stamp)) in enumerate(sessions.items()):
+            payload = b'{"id":%d,"method":"get_prop","params":["power"]}' % (index + 1)
+            sock.sendto(codec.build(did, stamp, payload), (ip, 54321))
+        for _ in hosts:
+            codec.parse(sock.recvfrom(4096)[0])
+    finally:
+        sock.close()
+
+
+def pymiio_fleet(hosts: list[str]) -> None:
+    from pymiio import AsyncDevice
+
+    async def poll() -> None:
+        devices = [AsyncDevice(host, TOKEN_HEX) for host in hosts]
+        results = await asyncio.gather(*(d.send("get_prop", ["power"]) for d in devices))
+        await asyncio.gather(*(d.close() for d in devices))
+        assert len(results) == len(hosts)
+
+    asyncio.run(poll())
+
+
+def python_miio_fleet(hosts: list[str], workers: int = 0, failures: list[int] | None = None
+                      ) -> None:
+    """Poll with python-miio; its failures (it has crashed under load) are counted, not raised."""
+    import miio
+
+    def one(host: str) -> bool:
+        try:
+            miio.Device(host, TOKEN_HEX, timeout=2).send("get_prop", ["power"])
+            return True
+        except Exception:
+            return False
+
+    if workers:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, hosts))
+    else:
+        results = [one(host) for host in hosts]
+    if failures is not None:
+        failures.append(results.count(False))
+
+
+def fleet_case(count: int, delay: float, first: str) -> list[Row]:
+    """Case 3: poll every device of a fleet once (fresh sessions, handshakes included)."""
+    options = ["--no-broadcast"] + (["--delay", str(delay)] if delay else [])
+    with simulator(first, count, *options) as devices:
+        hosts = [d["host"] for d in devices]
+        slow = 3 if count * max(delay, 0.001) > 1 else 5
+        rows = [
+            Row("floor (one socket, send all, collect all)", median_seconds(
+                lambda: floor_fleet(hosts))),
+            Row("pymiio AsyncDevice + asyncio.gather", median_seconds(
+                lambda: pymiio_fleet(hosts))),
+        ]
+        for name, workers in (("python-miio, 64 threads", 64), ("python-miio, sequential", 0)):
+            failed: list[int] = []
+            seconds = median_seconds(lambda w=workers, f=failed: python_miio_fleet(hosts, w, f),
+                                     slow)
+            note = f"{max(failed)} of {count} calls failed in its worst run" if any(failed) else ""
+            rows.append(Row(name, seconds, note=note))
+        return rows
+
+
+def loss_case(pymiio_calls: int = 1000, peer_calls: int = 50) -> list[Row]:
+    """Case 4: 20 % of datagrams lost each way; each client with its default settings."""
+    import miio
+    from miio.exceptions import DeviceException
+
+    from pymiio import Device, MiioError
+
+    rows = []
+    with simulator("127.0.92.1", 1, "--drop", "0.2", "--seed", "4") as devices:
+        host = devices[0]["host"]
+        ours = Device(host, TOKEN_HEX)
+        rows += _loss_rows("pymiio Device", pymiio_calls,
+                           lambda: ours.send("get_prop", ["power"]), MiioError)
+        ours.close()
+        theirs = miio.Device(host, TOKEN_HEX)
+        rows += _loss_rows("python-miio Device", peer_calls,
+                           lambda: theirs.send("get_prop", ["power"]), DeviceException)
+    return rows
+
+
+def _loss_rows(name: str, calls: int, action: object,
+               failure: type[Exception]) -> list[Row]:
+    assert callable(action)
+    times, ok = [], 0
+    for _ in range(calls):
+        start = time.perf_counter()
+        try:
+            action()
+            ok += 1
+        except failure:
+            pass
+        times.append(time.perf_counter() - start)
+    note = f"{calls} calls"
+    return [Row(f"{name}: success", 100 * ok / calls, "%", note),
+            Row(f"{name}: p50 per call", percentile(times, 0.5), "s", note),
+            Row(f"{name}: p99 per call", percentile(times, 0.99), "s", note)]
+
+
+def discovery_case(count: int = 200) -> list[Row]:
+    """Case 5: one device by address; ``count`` devices by loopback broadcast."""
+    from miio.miioprotocol import MiIOProtocol
+
+    from pymiio.discovery import discover, discover_one
+
+    rows = []
+    with simulator("127.0.94.1", count) as devices:
+        host = devices[0]["host"]
+
+        def floor_one() -> None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.settimeout(2)
+            sock.sendto(HELLO, (host, 54321))
+            sock.recvfrom(64)
+            sock.close()
+
+        rows.append(Row("one address: floor (one hello, one reply)", median_seconds(floor_one)))
+        loop = asyncio.new_event_loop()  # as an async caller would: inside a running loop
+        rows.append(Row("one address: pymiio discover_one", median_seconds(
+            lambda: loop.run_until_complete(discover_one(host)))))
+        loop.close()
+        rows.append(Row("one address: python-miio MiIOProtocol.discover", median_seconds(
+            lambda: MiIOProtocol.discover(host))))
+
+        def floor_all() -> None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(3)
+            sock.sendto(HELLO, ("127.255.255.255", 54321))
+            seen = set()
+            while len(seen) < count:
+                seen.add(sock.recvfrom(64)[1][0])
+            sock.close()
+
+        async def pymiio_all() -> None:
+            seen = 0
+            async for _ in discover(broadcast="127.255.255.255", timeout=5):
+                seen += 1
+                if seen == count:
+                    return
+            raise RuntimeError(f"pymiio found only {seen} of {count}")
+
+        rows.append(Row(f"{count} by broadcast: floor (one hello, collect all)",
+                        median_seconds(floor_all)))
+        rows.append(Row(f"{count} by broadcast: pymiio discover (until the last)",
+                        median_seconds(lambda: asyncio.run(pymiio_all()))))
+    return rows
+
+
+def capacity_case(devices_count: int = 50, window: int = 64, seconds: float = 2.0) -> list[Row]:
+    """Case 7: requests per second the simulator answers (one process, a window in flight)."""
+    codec = FloorCodec(TOKEN)
+    with simulator("127.0.96.1", devices_count, "--no-broadcast") as devices:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(2)
+        packets = []
+        for device in devices:
+            sock.sendto(HELLO, (device["host"], 54321))
+            _, _, _, did, stamp = HEAD.unpack_from(sock.recvfrom(64)[0])
+            payload = b'{"id":1,"method":"get_prop","params":["power"]}'
+            packets.append((codec.build(did, stamp, payload), (device["host"], 54321)))
+        for index in range(window):
+            sock.sendto(*packets[index % len(packets)])
+        answered, sent = 0, window
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            try:
+                sock.recvfrom(4096)
+            except TimeoutError:
+                break
+            answered += 1
+            sock.sendto(*packets[sent % len(packets)])
+            sent += 1
+        elapsed = time.perf_counter() - start
+        sock.close()
+    return [Row(f"simulator: requests answered per second ({devices_count} devices)",
+                answered / elapsed, "req/s")]
