@@ -52,10 +52,10 @@ class RetryPolicy:
     """How long and how often a call tries. ``timeout`` is the whole call's deadline."""
 
     timeout: float = 5.0
-    retries: int = 6
+    retries: int = 10
     first_attempt: float = 0.5
     min_attempt: float = 0.1
-    max_attempt: float = 2.0
+    max_attempt: float = 1.0
     backoff: float = 1.5
     silence: float = 120.0
     id_jump: int = 100
