@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from typing import Any
 
@@ -73,6 +72,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def setup_debug_logging() -> None:
+    import logging  # only --debug needs it; keeping it out of start-up keeps --help fast
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
     logger = logging.getLogger("pymiio")
