@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers.modes import ECB
 
 from pymiio.errors import BackupError
 from pymiio.tokens.records import Extraction, make_record
-from pymiio.tokens.sqlite_memory import SQLITE_MAGIC, open_bytes, read_file, select_rows, tables
+from pymiio.tokens.sqlite_memory import SQLITE_MAGIC, open_bytes, read_file, table_rows
 
 DOMAIN = "AppDomain-com.xiaomi.mihome"
 COLUMNS = {"token": ("ZTOKEN",), "name": ("ZNAME",), "model": ("ZMODEL",),
@@ -41,13 +41,7 @@ def decrypt_ztoken(value: str) -> str:
 
 
 def read_mihome_sqlite(data: bytes, label: str) -> Extraction:
-    connection = open_bytes(data, label)
-    try:
-        if "zdevice" not in tables(connection):
-            raise BackupError(f"{label} has no ZDEVICE table: not a Mi Home database")
-        rows = select_rows(connection, "ZDEVICE", COLUMNS)
-    finally:
-        connection.close()
+    rows = table_rows(data, label, "ZDEVICE", COLUMNS, "Mi Home database")
     found = Extraction()
     for row in rows:
         token = row.pop("token")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pymiio.errors import BackupError
 from pymiio.tokens.records import Extraction, make_record
-from pymiio.tokens.sqlite_memory import open_bytes, select_rows, tables
+from pymiio.tokens.sqlite_memory import table_rows
 
 COLUMNS = {"token": ("token",), "name": ("name",), "model": ("model",),
            "ip": ("localIP", "localip"), "mac": ("mac",), "device_id": ("did",)}
@@ -15,13 +14,7 @@ NO_TOKENS = ("{label} lists {count} device(s) but stores no tokens: Mi Home vers
 
 
 def read_mihome_db(data: bytes, label: str = "miio2.db") -> Extraction:
-    connection = open_bytes(data, label)
-    try:
-        if "devicerecord" not in tables(connection):
-            raise BackupError(f"{label} has no devicerecord table: not a Mi Home miio2.db")
-        rows = select_rows(connection, "devicerecord", COLUMNS)
-    finally:
-        connection.close()
+    rows = table_rows(data, label, "devicerecord", COLUMNS, "Mi Home miio2.db")
     found = Extraction()
     for row in rows:
         record = make_record(row.pop("token"), label, **row)

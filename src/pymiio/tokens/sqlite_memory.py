@@ -71,3 +71,18 @@ def select_rows(connection: sqlite3.Connection, table: str,
         raise BackupError(f"cannot read table {table}: {exc}") from None
     return [{**dict.fromkeys(wanted), **{name: row[i] for i, (name, _) in enumerate(chosen)}}
             for row in rows]
+
+
+def table_rows(data: bytes, label: str, table: str, wanted: Mapping[str, tuple[str, ...]],
+               kind: str) -> list[dict[str, object]]:
+    """The wanted fields of every row of ``table`` in the database ``data`` holds.
+
+    ``kind`` names the database for the error when the table is missing.
+    """
+    connection = open_bytes(data, label)
+    try:
+        if table.lower() not in tables(connection):
+            raise BackupError(f"{label} has no {table} table: not a {kind}")
+        return select_rows(connection, table, wanted)
+    finally:
+        connection.close()
