@@ -227,3 +227,39 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert wrong.returncode == 6 and wrong.stderr.startswith("error: wrong password")
     empty = _miio("tokens", "extract", str(_write(tmp_path, "m.db", fx.miio2_db(False))))
     assert empty.returncode == 6 and "stopped keeping them" in empty.stderr
+
+
+def test_cli_asks_for_the_password_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+    import select
+    import time
+
+    path = _write(tmp_path, "backup.ab", fx.android_backup(password="typed-secret"))
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "pymiio.cli.main", "tokens", "extract",
+                                str(path), "--json"], stdin=terminal, stdout=terminal,
+                               stderr=terminal, close_fds=True)
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + 30
+    try:
+        while b"password" not in seen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                seen += os.read(controller, 1024)
+        assert b"backup password" in seen
+        os.write(controller, b"typed-secret\n")
+        while process.poll() is None and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(controller, 65536)
+                except OSError:
+                    break
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    assert process.returncode == 0, seen.decode(errors="replace")
+    assert b"typed-secret" not in seen.split(b"backup password", 1)[1]  # not echoed
+    assert fx.DEVICES[0]["token"].encode() in seen
