@@ -15,6 +15,7 @@ from pymiio.capture import decode_capture, decode_packet, parse_hex
 from pymiio.protocol import HELLO, build_packet, encode_request
 from pymiio.simulator import make_devices
 
+from .addresses import NET
 from .capture_helpers import LoopbackSniffer
 from .conftest import OTHER_TOKEN, TOKEN
 from .helpers import simulator_thread
@@ -35,9 +36,9 @@ def _mine(records: list[dict[str, object]], host: str) -> list[dict[str, object]
 
 @pytest.mark.parametrize("pcapng", [False, True])
 def test_one_token_decodes_a_whole_session(tmp_path: Path, pcapng: bool) -> None:
-    path = _session(tmp_path, "127.0.70.1", TOKEN, pcapng=pcapng)
+    path = _session(tmp_path, f"{NET}.70.1", TOKEN, pcapng=pcapng)
     report = decode_capture(path, [Token(TOKEN)])
-    records = _mine(report.records, "127.0.70.1")
+    records = _mine(report.records, f"{NET}.70.1")
     assert [r["kind"] for r in records] == ["hello", "hello-reply", "command", "command",
                                             "command", "command"]
     assert [r["direction"] for r in records] == ["to device", "from device"] * 3
@@ -46,43 +47,43 @@ def test_one_token_decodes_a_whole_session(tmp_path: Path, pcapng: bool) -> None
     assert payloads[2]["params"] == ["off"] and payloads[3]["result"] == ["ok"]  # type: ignore[index]
     times = [r["time"] for r in records]
     assert times == sorted(times)
-    [summary] = [d for d in report.devices if d.ip == "127.0.70.1"]
+    [summary] = [d for d in report.devices if d.ip == f"{NET}.70.1"]
     assert (summary.packets, summary.decoded, summary.device_id) == (6, 4, records[1]["device_id"])
 
 
 def test_several_tokens_and_a_token_learnt_from_a_hello(tmp_path: Path) -> None:
-    first = _session(tmp_path, "127.0.70.2", TOKEN)
-    second = _session(tmp_path, "127.0.70.3", OTHER_TOKEN)
-    for path, host in ((first, "127.0.70.2"), (second, "127.0.70.3")):
+    first = _session(tmp_path, f"{NET}.70.2", TOKEN)
+    second = _session(tmp_path, f"{NET}.70.3", OTHER_TOKEN)
+    for path, host in ((first, f"{NET}.70.2"), (second, f"{NET}.70.3")):
         report = decode_capture(path, [Token(TOKEN), Token(OTHER_TOKEN)])
         assert all(r["checksum_ok"] for r in _mine(report.records, host)
                    if r["kind"] == "command")
-    learnt = _session(tmp_path, "127.0.70.4", TOKEN, reveal=True)
+    learnt = _session(tmp_path, f"{NET}.70.4", TOKEN, reveal=True)
     report = decode_capture(learnt)  # no token given: the hello reply reveals it
-    records = _mine(report.records, "127.0.70.4")
+    records = _mine(report.records, f"{NET}.70.4")
     assert records[1]["revealed_token"] == TOKEN
     assert all(r["payload"] for r in records if r["kind"] == "command")
 
 
 def test_wrong_token_is_reported_not_fatal(tmp_path: Path) -> None:
-    path = _session(tmp_path, "127.0.70.5", TOKEN)
+    path = _session(tmp_path, f"{NET}.70.5", TOKEN)
     report = decode_capture(path, [Token(OTHER_TOKEN)])
-    commands = [r for r in _mine(report.records, "127.0.70.5") if r["kind"] == "command"]
+    commands = [r for r in _mine(report.records, f"{NET}.70.5") if r["kind"] == "command"]
     assert commands and all(r["checksum_ok"] is False and r["payload"] is None
                             for r in commands)
-    assert [d.decoded for d in report.devices if d.ip == "127.0.70.5"] == [0]
+    assert [d.decoded for d in report.devices if d.ip == f"{NET}.70.5"] == [0]
 
 
 def test_cli_decodes_a_capture_as_json(tmp_path: Path) -> None:
-    path = _session(tmp_path, "127.0.70.6", TOKEN, pcapng=True)
+    path = _session(tmp_path, f"{NET}.70.6", TOKEN, pcapng=True)
     done = subprocess.run([sys.executable, "-m", "pymiio.cli.main", "decode", "--pcap",
                            str(path), "--token", TOKEN, "--json"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     *packets, summary = json.loads(done.stdout)
     assert summary["kind"] == "summary"
-    assert any(d["ip"] == "127.0.70.6" and d["token_found"] for d in summary["devices"])
-    mine = [p for p in packets if "127.0.70.6" in p["destination"] + p["source"]]
+    assert any(d["ip"] == f"{NET}.70.6" and d["token_found"] for d in summary["devices"])
+    mine = [p for p in packets if f"{NET}.70.6" in p["destination"] + p["source"]]
     assert {"time", "source", "destination", "direction", "kind", "payload"} <= set(mine[0])
     table = subprocess.run([sys.executable, "-m", "pymiio.cli.main", "decode", "--pcap",
                             str(path), "--token", TOKEN], capture_output=True, text=True,

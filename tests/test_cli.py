@@ -16,14 +16,16 @@ from pymiio.protocol import build_packet, encode_request
 from pymiio.protocol.token import Token
 from pymiio.simulator import make_devices
 
+from .addresses import NET
 from .conftest import OTHER_TOKEN, TOKEN
 from .helpers import simulator_thread
 
-PLUG, OPEN_PLUG, PURIFIER, SILENT = "127.0.60.1", "127.0.60.2", "127.0.60.3", "127.0.60.9"
+PLUG, OPEN_PLUG, PURIFIER, SILENT = f"{NET}.60.1", f"{NET}.60.2", f"{NET}.60.3", f"{NET}.60.9"
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def devices() -> Iterator[None]:
+    """Fresh devices for every test, so no test sees another's changes (order-independent)."""
     fleet = (make_devices(PLUG, token=TOKEN)
              + make_devices(OPEN_PLUG, token=OTHER_TOKEN, unprovisioned=True)
              + make_devices(PURIFIER, token=TOKEN, profile="airpurifier"))
@@ -66,12 +68,12 @@ def test_discover_json_by_broadcast_address_and_range() -> None:
     assert by_ip[PLUG]["token"] is None and by_ip[OPEN_PLUG]["token"] == OTHER_TOKEN
     [one] = ok_json(miio("discover", PLUG, "--json"))  # type: ignore[misc]
     assert one["ip"] == PLUG
-    ranged = ok_json(miio("discover", "--network", "127.0.60.0/29", "--timeout", "1", "--json"))
+    ranged = ok_json(miio("discover", "--network", f"{NET}.60.0/29", "--timeout", "1", "--json"))
     assert sorted(d["ip"] for d in ranged) == [PLUG, OPEN_PLUG, PURIFIER]  # type: ignore[union-attr]
 
 
 def test_discover_save_keeps_revealed_tokens(private_dirs: Path) -> None:
-    done = miio("discover", "--network", "127.0.60.0/30", "--timeout", "1", "--save", "--json")
+    done = miio("discover", "--network", f"{NET}.60.0/30", "--timeout", "1", "--save", "--json")
     assert done.returncode == 0, done.stderr
     listed = ok_json(miio("devices", "list", "--json", "--show-tokens"))
     assert [(e["host"], e["token"]) for e in listed] == [(OPEN_PLUG, OTHER_TOKEN)]  # type: ignore[union-attr]
@@ -85,7 +87,7 @@ def test_info_send_and_send_raw() -> None:
     shown = ok_json(miio("info", PLUG, "--token", TOKEN, "--json", "--show-token"))
     assert shown["token"] == TOKEN  # type: ignore[index]
     done = miio("send", PLUG, "get_prop", '["power","temperature"]', "--token", TOKEN)
-    assert done.returncode == 0 and done.stdout.strip() == "on 42"
+    assert done.returncode == 0 and done.stdout.splitlines() == ["power: on", "temperature: 42"]
     assert ok_json(miio("send", PLUG, "get_prop", '["power"]', "--token", TOKEN,
                         "--json")) == ["on"]
     reply = ok_json(miio("send-raw", PLUG, '{"id":555,"method":"get_prop","params":["power"]}',
@@ -103,13 +105,16 @@ def test_miot_get_set_action() -> None:
         "code": 0, "out": []}
 
 
-def test_token_sources_flag_env_then_inventory() -> None:
+def test_token_sources_flag_then_inventory_then_env() -> None:
     assert miio("devices", "add", "kitchen-plug", "--host", PLUG, "--token", TOKEN,
                 "--model", "chuangmi.plug.m1").returncode == 0
-    assert miio("send", "kitchen-plug", "get_prop", '["power"]').stdout.strip() == "on"
-    wrong = miio("send", "kitchen-plug", "get_prop", '["power"]', "--timeout", "0.6",
-                 env={"MIIO_TOKEN": OTHER_TOKEN})  # env beats the inventory
-    assert wrong.returncode == 4
+    assert miio("send", "kitchen-plug", "get_prop", '["power"]').stdout.strip() == "power: on"
+    kept = miio("send", "kitchen-plug", "get_prop", '["power"]', "--timeout", "0.6",
+                env={"MIIO_TOKEN": OTHER_TOKEN})  # the entry's own token beats the environment
+    assert kept.returncode == 0, kept.stderr
+    wrong = miio("send", PLUG, "get_prop", '["power"]', "--timeout", "0.6", "--token",
+                 OTHER_TOKEN)
+    assert wrong.returncode == 4 and "[token from --token]" in wrong.stderr
     assert miio("send", "kitchen-plug", "get_prop", '["power"]', "--token", TOKEN,
                 env={"MIIO_TOKEN": OTHER_TOKEN}).returncode == 0  # the flag beats env
     listed = ok_json(miio("devices", "list", "--json"))
@@ -120,7 +125,7 @@ def test_token_sources_flag_env_then_inventory() -> None:
 
 
 def test_provision_saves_the_revealed_token() -> None:
-    fresh = "127.0.62.1"
+    fresh = f"{NET}.62.1"
     with simulator_thread(make_devices(fresh, token=OTHER_TOKEN, unprovisioned=True)):
         done = miio("provision", fresh, "--ssid", "home", "--password", "pw", "--name", "new")
         assert done.returncode == 0, done.stderr
@@ -148,7 +153,7 @@ def test_decode_json() -> None:
 
 @pytest.mark.parametrize(("args", "code", "message"), [
     (("send", PLUG, "get_prop", "--token", OTHER_TOKEN, "--timeout", "0.6"), 4,
-     "token is probably wrong"),
+     "a wrong token"),
     (("info", SILENT, "--token", TOKEN, "--timeout", "0.5"), 3, "did not answer the handshake"),
     (("send", PLUG, "set_power", "[]", "--token", TOKEN), 5, "device error -5001"),
     (("send", PLUG, "get_prop", "[oops", "--token", TOKEN), 2, "PARAMS is not valid JSON"),
@@ -157,7 +162,7 @@ def test_decode_json() -> None:
     (("decode", "21310020ff"), 6, "packet too short"),
     (("decode", "zz"), 6, "not valid hexadecimal"),
     (("decode",), 2, "give either a PACKET"),
-    (("discover", "--network", "nonsense"), 1, "not an IPv4 network"),
+    (("discover", "--network", "nonsense"), 2, "not an IPv4 network"),
 ])
 def test_errors_are_one_line_with_distinct_exit_codes(args: tuple[str, ...], code: int,
                                                       message: str) -> None:
@@ -171,7 +176,7 @@ def test_errors_are_one_line_with_distinct_exit_codes(args: tuple[str, ...], cod
 def test_debug_dumps_packets_with_tokens_masked() -> None:
     done = miio("--debug", "send", OPEN_PLUG, "get_prop", '["power"]', "--token", OTHER_TOKEN)
     assert done.returncode == 0, done.stderr
-    assert "send 127.0.60.2:54321 hello" in done.stderr and "hello-reply" in done.stderr
+    assert f"send {NET}.60.2:54321 hello" in done.stderr and "hello-reply" in done.stderr
     assert OTHER_TOKEN not in done.stderr and "0011…eeff" in done.stderr
     failed = miio("--debug", "info", SILENT, "--token", TOKEN, "--timeout", "0.3")
     assert "Traceback" in failed.stderr and failed.returncode == 3
@@ -216,9 +221,9 @@ def test_classic_debug_shows_packets_with_masked_tokens() -> None:
 
 def test_classic_reveals_and_uses_the_token_of_an_open_device() -> None:
     # A device that reveals its token needs no --token.
-    fleet = make_devices("127.0.61.1", token=TOKEN, unprovisioned=True)
+    fleet = make_devices(f"{NET}.61.1", token=TOKEN, unprovisioned=True)
     with simulator_thread(fleet):
-        done = classic("--ip", "127.0.61.1", "--sendcmd",
+        done = classic("--ip", f"{NET}.61.1", "--sendcmd",
                        '{"id":1,"method":"get_prop","params":["power"]}')
     assert done.returncode == 0 and json.loads(done.stdout)["result"] == ["on"]
 
@@ -239,7 +244,7 @@ def test_bad_files_and_names_are_clear_errors(private_dirs: Path) -> None:
     inventory.parent.mkdir(parents=True)
     inventory.write_text("{not json")
     done = miio("devices", "list")
-    assert done.returncode == 6 and "cannot read the device inventory" in done.stderr
+    assert done.returncode == 6 and "inventory" in done.stderr and "not valid JSON" in done.stderr
     inventory.write_text('{"devices": []}')
     assert "not a pymiio device inventory" in miio("devices", "list").stderr
     inventory.unlink()

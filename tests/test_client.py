@@ -22,6 +22,7 @@ from pymiio import (
 from pymiio.protocol.session import MemoryIds
 from pymiio.simulator import Faults, Simulator, make_devices
 
+from .addresses import NET
 from .conftest import TOKEN
 from .helpers import simulator_thread
 
@@ -30,8 +31,8 @@ FAST = RetryPolicy(timeout=5.0, retries=30, first_attempt=0.05, min_attempt=0.03
 
 async def test_results_stay_with_their_requests_under_duplicates_and_late_replies() -> None:
     faults = Faults(duplicate=0.5, late=0.3, late_after=0.15, seed=11)
-    async with Simulator(make_devices("127.0.10.1", token=TOKEN), faults=faults):
-        async with AsyncDevice("127.0.10.1", TOKEN, policy=FAST) as device:
+    async with Simulator(make_devices(f"{NET}.10.1", token=TOKEN), faults=faults):
+        async with AsyncDevice(f"{NET}.10.1", TOKEN, policy=FAST) as device:
             for i in range(30):
                 name = ("power", "temperature", "wifi_led")[i % 3]
                 expected = {"power": "on", "temperature": 42, "wifi_led": "off"}[name]
@@ -39,8 +40,8 @@ async def test_results_stay_with_their_requests_under_duplicates_and_late_replie
 
 
 async def test_send_raw_keeps_the_callers_id() -> None:
-    async with Simulator(make_devices("127.0.10.2", token=TOKEN)):
-        async with AsyncDevice("127.0.10.2", TOKEN) as device:
+    async with Simulator(make_devices(f"{NET}.10.2", token=TOKEN)):
+        async with AsyncDevice(f"{NET}.10.2", TOKEN) as device:
             reply = await device.send_raw('{"id":4321,"method":"get_prop","params":["power"]}')
             assert reply == {"id": 4321, "result": ["on"]}
             reply = await device.send_raw({"id": 77, "method": "nope"})
@@ -48,7 +49,7 @@ async def test_send_raw_keeps_the_callers_id() -> None:
 
 
 async def test_silent_host_is_unreachable_within_the_deadline() -> None:
-    async with AsyncDevice("127.0.10.3", TOKEN, timeout=1.0) as device:
+    async with AsyncDevice(f"{NET}.10.3", TOKEN, timeout=1.0) as device:
         start = time.monotonic()
         with pytest.raises(UnreachableError, match="did not answer the handshake"):
             await device.send("miIO.info")
@@ -61,9 +62,9 @@ async def test_unknown_host_name_is_a_clear_error() -> None:
 
 
 async def test_device_errors_raise_at_once_and_retryable_ones_are_retried() -> None:
-    devices = make_devices("127.0.10.4", token=TOKEN)
+    devices = make_devices(f"{NET}.10.4", token=TOKEN)
     async with Simulator(devices):
-        async with AsyncDevice("127.0.10.4", TOKEN, retries=3) as device:
+        async with AsyncDevice(f"{NET}.10.4", TOKEN, retries=3) as device:
             with pytest.raises(DeviceError):
                 await device.send("set_power", [])
             assert devices[0].stats.requests == 1
@@ -73,15 +74,15 @@ async def test_device_errors_raise_at_once_and_retryable_ones_are_retried() -> N
 
 
 async def test_hidden_token_and_no_token_given() -> None:
-    async with Simulator(make_devices("127.0.10.5", token=TOKEN)):
-        async with AsyncDevice("127.0.10.5") as device:
+    async with Simulator(make_devices(f"{NET}.10.5", token=TOKEN)):
+        async with AsyncDevice(f"{NET}.10.5") as device:
             with pytest.raises(TokenError, match="hides its token"):
                 await device.send("miIO.info")
 
 
 async def test_cancelled_call_does_not_confuse_the_next() -> None:
-    async with Simulator(make_devices("127.0.10.6", token=TOKEN), faults=Faults(delay=0.3)):
-        async with AsyncDevice("127.0.10.6", TOKEN, timeout=3) as device:
+    async with Simulator(make_devices(f"{NET}.10.6", token=TOKEN), faults=Faults(delay=0.3)):
+        async with AsyncDevice(f"{NET}.10.6", TOKEN, timeout=3) as device:
             await device.handshake()
             task = asyncio.create_task(device.send("get_prop", ["power"]))
             await asyncio.sleep(0.05)
@@ -92,7 +93,7 @@ async def test_cancelled_call_does_not_confuse_the_next() -> None:
 
 
 async def test_thousand_devices_with_one_gather() -> None:
-    devices = make_devices("127.0.20.1", 1000, token=TOKEN, seed=2)
+    devices = make_devices(f"{NET}.20.1", 1000, token=TOKEN, seed=2)
     async with Simulator(devices, broadcast=False):
         clients = [AsyncDevice(d.host, TOKEN, policy=FAST) for d in devices]
         results = await asyncio.gather(*(c.send("get_prop", ["power"]) for c in clients))
@@ -103,9 +104,9 @@ async def test_thousand_devices_with_one_gather() -> None:
 
 async def test_twenty_percent_loss_thousand_consecutive_calls_succeed() -> None:
     faults = Faults(drop=0.2, seed=20)
-    async with Simulator(make_devices("127.0.10.7", token=TOKEN), faults=faults):
+    async with Simulator(make_devices(f"{NET}.10.7", token=TOKEN), faults=faults):
         lossy = RetryPolicy(timeout=5.0, retries=30, first_attempt=0.05, min_attempt=0.015)
-        async with AsyncDevice("127.0.10.7", TOKEN, policy=lossy, ids=MemoryIds()) as device:
+        async with AsyncDevice(f"{NET}.10.7", TOKEN, policy=lossy, ids=MemoryIds()) as device:
             ok = 0
             for _ in range(1000):
                 ok += await device.send("get_prop", ["power"]) == ["on"]
@@ -114,10 +115,10 @@ async def test_twenty_percent_loss_thousand_consecutive_calls_succeed() -> None:
 
 def test_vacuum_id_memory_across_two_processes() -> None:
     script = ("import sys; from pymiio import Device;"
-              f"d = Device('127.0.10.8', '{TOKEN}', timeout=1.5);"
+              f"d = Device('{NET}.10.8', '{TOKEN}', timeout=1.5);"
               "print(d.send('get_status')[0]['battery'])")
     env = dict(os.environ)
-    with simulator_thread(make_devices("127.0.10.8", token=TOKEN, profile="vacuum")):
+    with simulator_thread(make_devices(f"{NET}.10.8", token=TOKEN, profile="vacuum")):
         for _ in range(2):  # the second process must not reuse the first one's ids
             done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                                   text=True, timeout=30)
@@ -127,22 +128,22 @@ def test_vacuum_id_memory_across_two_processes() -> None:
 
 def test_without_persistence_a_vacuum_would_ignore_the_second_process() -> None:
     """The failure the id store prevents: the same ids from a fresh start are ignored."""
-    with simulator_thread(make_devices("127.0.10.9", token=TOKEN, profile="vacuum")):
-        with Device("127.0.10.9", TOKEN, ids=MemoryIds(), retries=0) as first:
+    with simulator_thread(make_devices(f"{NET}.10.9", token=TOKEN, profile="vacuum")):
+        with Device(f"{NET}.10.9", TOKEN, ids=MemoryIds(), retries=0) as first:
             first.send("get_status")
-        with Device("127.0.10.9", TOKEN, ids=MemoryIds(), retries=0, timeout=0.5) as second:
+        with Device(f"{NET}.10.9", TOKEN, ids=MemoryIds(), retries=0, timeout=0.5) as second:
             with pytest.raises(MiioTimeoutError):
                 second.send("get_status")
 
 
 def test_sync_device_works_inside_a_running_event_loop() -> None:
-    with simulator_thread(make_devices("127.0.10.10", token=TOKEN)):
+    with simulator_thread(make_devices(f"{NET}.10.10", token=TOKEN)):
         async def inside() -> object:
-            with Device("127.0.10.10", TOKEN) as device:
+            with Device(f"{NET}.10.10", TOKEN) as device:
                 return device.send("get_prop", ["power"])
 
         assert asyncio.run(inside()) == ["on"]
-        with Device("127.0.10.10", TOKEN) as device:
+        with Device(f"{NET}.10.10", TOKEN) as device:
             assert device.info()["model"] == "chuangmi.plug.m1"
             assert device.handshake().device_id == device.hello.device_id  # type: ignore[union-attr]
 
@@ -150,9 +151,9 @@ def test_sync_device_works_inside_a_running_event_loop() -> None:
 def test_python_miio_and_pymiio_alternate_on_one_device() -> None:
     import miio
 
-    with simulator_thread(make_devices("127.0.10.11", token=TOKEN)):
-        theirs = miio.Device("127.0.10.11", TOKEN, timeout=2)
-        with Device("127.0.10.11", TOKEN) as ours:
+    with simulator_thread(make_devices(f"{NET}.10.11", token=TOKEN)):
+        theirs = miio.Device(f"{NET}.10.11", TOKEN, timeout=2)
+        with Device(f"{NET}.10.11", TOKEN) as ours:
             for i in range(10):
                 state = "off" if i % 2 else "on"
                 writer, reader = (ours, theirs) if i % 2 else (theirs, ours)

@@ -14,26 +14,27 @@ from pymiio.protocol import HELLO, build_packet, encode_request, parse_packet
 from pymiio.simulator import Faults, Simulator, SimulatorError, make_devices
 from pymiio.simulator.config import load_config
 
+from .addresses import NET
 from .conftest import OTHER_TOKEN, TOKEN
 from .helpers import exchange, simulator_thread
 
 
 async def test_hello_reply_carries_id_uptime_and_hidden_token() -> None:
-    devices = make_devices("127.0.3.1", token=TOKEN)
+    devices = make_devices(f"{NET}.3.1", token=TOKEN)
     async with Simulator(devices):
-        [(data, source)] = await asyncio.to_thread(exchange, "127.0.3.1", HELLO)
+        [(data, source)] = await asyncio.to_thread(exchange, f"{NET}.3.1", HELLO)
         first = parse_packet(data)
-        assert source == ("127.0.3.1", 54321)
+        assert source == (f"{NET}.3.1", 54321)
         assert first.is_hello and first.device_id == devices[0].device_id
         assert first.revealed_token is None and first.checksum == b"\xff" * 16
         await asyncio.sleep(1.05)
-        [(data, _)] = await asyncio.to_thread(exchange, "127.0.3.1", HELLO)
+        [(data, _)] = await asyncio.to_thread(exchange, f"{NET}.3.1", HELLO)
         assert parse_packet(data).stamp == first.stamp + 1  # stamp is uptime in seconds
 
 
 async def test_unprovisioned_reveals_until_config_router() -> None:
-    async with Simulator(make_devices("127.0.3.2", token=TOKEN, unprovisioned=True)):
-        async with AsyncDevice("127.0.3.2") as device:  # no token: learnt from the hello
+    async with Simulator(make_devices(f"{NET}.3.2", token=TOKEN, unprovisioned=True)):
+        async with AsyncDevice(f"{NET}.3.2") as device:  # no token: learnt from the hello
             hello = await device.handshake()
             assert hello.token == Token(TOKEN)
             assert await device.send("miIO.config_router",
@@ -42,25 +43,25 @@ async def test_unprovisioned_reveals_until_config_router() -> None:
 
 
 async def test_packet_signed_with_another_token_is_dropped() -> None:
-    devices = make_devices("127.0.3.3", token=TOKEN)
+    devices = make_devices(f"{NET}.3.3", token=TOKEN)
     async with Simulator(devices):
-        hello = parse_packet((await asyncio.to_thread(exchange, "127.0.3.3", HELLO))[0][0])
+        hello = parse_packet((await asyncio.to_thread(exchange, f"{NET}.3.3", HELLO))[0][0])
         bad = build_packet(Token(OTHER_TOKEN), hello.device_id, hello.stamp,
                            encode_request(1, "miIO.info"))
-        assert await asyncio.to_thread(exchange, "127.0.3.3", bad, timeout=0.3) == []
+        assert await asyncio.to_thread(exchange, f"{NET}.3.3", bad, timeout=0.3) == []
         assert devices[0].stats.checksum_drops == 1
-        async with AsyncDevice("127.0.3.3", OTHER_TOKEN, timeout=0.6) as device:
-            with pytest.raises(WrongTokenError, match="token is probably wrong"):
+        async with AsyncDevice(f"{NET}.3.3", OTHER_TOKEN, timeout=0.6) as device:
+            with pytest.raises(WrongTokenError, match="a wrong token"):
                 await device.send("miIO.info")
 
 
 async def test_info_and_legacy_properties() -> None:
-    async with Simulator(make_devices("127.0.3.4", token=TOKEN)):
-        async with AsyncDevice("127.0.3.4", TOKEN) as device:
+    async with Simulator(make_devices(f"{NET}.3.4", token=TOKEN)):
+        async with AsyncDevice(f"{NET}.3.4", TOKEN) as device:
             info = await device.info()
             assert {"model", "fw_ver", "hw_ver", "mac", "ap", "netif", "life", "token"} <= set(info)
             assert info["model"] == "chuangmi.plug.m1" and info["token"] == TOKEN
-            assert info["netif"]["localIp"] == "127.0.3.4"
+            assert info["netif"]["localIp"] == f"{NET}.3.4"
             assert await device.send("get_prop", ["power", "temperature"]) == ["on", 42]
             assert await device.send("set_power", ["off"]) == ["ok"]
             assert await device.send("get_prop", ["power"]) == ["off"]
@@ -78,8 +79,8 @@ async def test_info_and_legacy_properties() -> None:
 
 
 async def test_miot_properties_and_actions() -> None:
-    async with Simulator(make_devices("127.0.3.5", token=TOKEN, profile="airpurifier")):
-        async with AsyncDevice("127.0.3.5", TOKEN) as device:
+    async with Simulator(make_devices(f"{NET}.3.5", token=TOKEN, profile="airpurifier")):
+        async with AsyncDevice(f"{NET}.3.5", TOKEN) as device:
             got = await device.get_properties([{"did": "power", "siid": 2, "piid": 1},
                                                {"did": "x", "siid": 9, "piid": 9}])
             assert got == [{"did": "power", "siid": 2, "piid": 1, "code": 0, "value": True},
@@ -102,21 +103,21 @@ async def test_miot_properties_and_actions() -> None:
 
 
 async def test_vacuum_ignores_a_repeated_id() -> None:
-    devices = make_devices("127.0.3.6", token=TOKEN, profile="vacuum")
+    devices = make_devices(f"{NET}.3.6", token=TOKEN, profile="vacuum")
     async with Simulator(devices):
-        hello = parse_packet((await asyncio.to_thread(exchange, "127.0.3.6", HELLO))[0][0])
+        hello = parse_packet((await asyncio.to_thread(exchange, f"{NET}.3.6", HELLO))[0][0])
         packet = build_packet(Token(TOKEN), hello.device_id, hello.stamp,
                               encode_request(4242, "get_status"))
-        assert len(await asyncio.to_thread(exchange, "127.0.3.6", packet)) == 1
-        assert await asyncio.to_thread(exchange, "127.0.3.6", packet, timeout=0.3) == []
+        assert len(await asyncio.to_thread(exchange, f"{NET}.3.6", packet)) == 1
+        assert await asyncio.to_thread(exchange, f"{NET}.3.6", packet, timeout=0.3) == []
         assert devices[0].stats.repeated_id_drops == 1
 
 
 async def test_loopback_broadcast_is_answered_from_each_device_address() -> None:
-    async with Simulator(make_devices("127.0.4.1", 3, token=TOKEN)):
+    async with Simulator(make_devices(f"{NET}.4.1", 3, token=TOKEN)):
         answers = await asyncio.to_thread(exchange, "127.255.255.255", HELLO, expect=3)
         assert sorted(source for _, source in answers) == [
-            ("127.0.4.1", 54321), ("127.0.4.2", 54321), ("127.0.4.3", 54321)]
+            (f"{NET}.4.1", 54321), (f"{NET}.4.2", 54321), (f"{NET}.4.3", 54321)]
 
 
 def test_refuses_addresses_outside_loopback() -> None:
@@ -125,7 +126,7 @@ def test_refuses_addresses_outside_loopback() -> None:
 
 
 async def test_thousand_devices_in_one_process_answer_a_hello_each() -> None:
-    devices = make_devices("127.0.8.1", 1000, token=TOKEN, seed=1)
+    devices = make_devices(f"{NET}.8.1", 1000, token=TOKEN, seed=1)
     async with Simulator(devices, broadcast=False):
         answered = await asyncio.to_thread(_hello_each, [d.host for d in devices])
     assert answered == {d.host: d.device_id for d in devices}
@@ -170,19 +171,19 @@ def test_profiles_from_a_toml_file(tmp_path: Path) -> None:
 seed = 3
 
 [[device]]
-host = "127.0.5.1"
+host = "{NET}.5.1"
 count = 2
 profile = "vacuum"
 token = "{TOKEN}"
 props = {{ battery = 55 }}
 
 [[device]]
-host = "127.0.5.10"
+host = "{NET}.5.10"
 model = "acme.custom.v1"
 unprovisioned = true
 """)
     devices, faults = load_config(config)
-    assert [d.host for d in devices] == ["127.0.5.1", "127.0.5.2", "127.0.5.10"]
+    assert [d.host for d in devices] == [f"{NET}.5.1", f"{NET}.5.2", f"{NET}.5.10"]
     assert devices[0].profile.props["battery"] == 55 and devices[0].profile.id_memory
     assert devices[2].profile.model == "acme.custom.v1" and not devices[2].provisioned
     assert faults == {"seed": 3}
@@ -196,8 +197,8 @@ unprovisioned = true
 def test_python_miio_client_against_the_simulator() -> None:
     import miio
 
-    with simulator_thread(make_devices("127.0.6.1", token=TOKEN)):
-        device = miio.Device("127.0.6.1", TOKEN, timeout=2)
+    with simulator_thread(make_devices(f"{NET}.6.1", token=TOKEN)):
+        device = miio.Device(f"{NET}.6.1", TOKEN, timeout=2)
         info = device.info()
         assert info.model == "chuangmi.plug.m1"
         assert device.send("get_prop", ["power", "temperature"]) == ["on", 42]
@@ -207,9 +208,9 @@ def test_python_miio_with_the_wrong_token_gets_no_answer() -> None:
     import miio
     from miio.exceptions import DeviceException
 
-    devices = make_devices("127.0.6.2", token=TOKEN)
+    devices = make_devices(f"{NET}.6.2", token=TOKEN)
     with simulator_thread(devices):
-        device = miio.Device("127.0.6.2", OTHER_TOKEN, timeout=0.5)
+        device = miio.Device(f"{NET}.6.2", OTHER_TOKEN, timeout=0.5)
         with pytest.raises(DeviceException):
             device.send("get_prop", ["power"], retry_count=0)
     assert devices[0].stats.checksum_drops >= 1
@@ -227,23 +228,23 @@ async def test_faults_are_deterministic_with_a_seed() -> None:
 
 async def test_delay_duplicate_and_late_replies() -> None:
     faults = Faults(delay=0.2, duplicate=1.0, seed=1)
-    async with Simulator(make_devices("127.0.7.1", token=TOKEN), faults=faults):
+    async with Simulator(make_devices(f"{NET}.7.1", token=TOKEN), faults=faults):
         start = time.monotonic()
-        answers = await asyncio.to_thread(exchange, "127.0.7.1", HELLO, timeout=1, expect=2)
+        answers = await asyncio.to_thread(exchange, f"{NET}.7.1", HELLO, timeout=1, expect=2)
         assert len(answers) == 2 and time.monotonic() - start >= 0.2
     late = Faults(late=1.0, late_after=0.4, seed=1)
-    async with Simulator(make_devices("127.0.7.2", token=TOKEN), faults=late):
-        assert await asyncio.to_thread(exchange, "127.0.7.2", HELLO, timeout=0.2) == []
-        assert len(await asyncio.to_thread(exchange, "127.0.7.2", HELLO, timeout=1)) == 1
+    async with Simulator(make_devices(f"{NET}.7.2", token=TOKEN), faults=late):
+        assert await asyncio.to_thread(exchange, f"{NET}.7.2", HELLO, timeout=0.2) == []
+        assert len(await asyncio.to_thread(exchange, f"{NET}.7.2", HELLO, timeout=1)) == 1
 
 
 async def test_dropped_datagrams_and_corrupt_checksums() -> None:
-    async with Simulator(make_devices("127.0.7.3", token=TOKEN), faults=Faults(drop=1.0)):
-        async with AsyncDevice("127.0.7.3", TOKEN, timeout=0.5) as device:
+    async with Simulator(make_devices(f"{NET}.7.3", token=TOKEN), faults=Faults(drop=1.0)):
+        async with AsyncDevice(f"{NET}.7.3", TOKEN, timeout=0.5) as device:
             with pytest.raises(UnreachableError, match="did not answer the handshake"):
                 await device.handshake()
-    async with Simulator(make_devices("127.0.7.4", token=TOKEN), faults=Faults(corrupt=1.0)):
-        async with AsyncDevice("127.0.7.4", TOKEN, timeout=0.5) as device:
+    async with Simulator(make_devices(f"{NET}.7.4", token=TOKEN), faults=Faults(corrupt=1.0)):
+        async with AsyncDevice(f"{NET}.7.4", TOKEN, timeout=0.5) as device:
             with pytest.raises(WrongTokenError, match="checksum that does not match"):
                 await device.send("get_prop", ["power"])
 
@@ -251,26 +252,26 @@ async def test_dropped_datagrams_and_corrupt_checksums() -> None:
 @pytest.mark.parametrize("quirk", ["trailing-nul", "control-chars", "double-comma",
                                    "leading-zero"])
 async def test_each_repairable_quirk_reaches_the_client_intact(quirk: str) -> None:
-    async with Simulator(make_devices("127.0.7.5", token=TOKEN), faults=Faults(quirk=quirk)):
-        async with AsyncDevice("127.0.7.5", TOKEN) as device:
+    async with Simulator(make_devices(f"{NET}.7.5", token=TOKEN), faults=Faults(quirk=quirk)):
+        async with AsyncDevice(f"{NET}.7.5", TOKEN) as device:
             assert await device.send("get_prop", ["power", "temperature"]) == ["on", 42]
 
 
 async def test_unrepairable_quirks_are_clear_errors() -> None:
     from pymiio import PayloadError
 
-    async with Simulator(make_devices("127.0.7.6", token=TOKEN), faults=Faults(quirk="not-json")):
-        async with AsyncDevice("127.0.7.6", TOKEN) as device:
+    async with Simulator(make_devices(f"{NET}.7.6", token=TOKEN), faults=Faults(quirk="not-json")):
+        async with AsyncDevice(f"{NET}.7.6", TOKEN) as device:
             with pytest.raises(PayloadError, match="not valid JSON") as info:
                 await device.send("get_prop", ["power"])
             assert "garbage<" in str(info.value.raw)
-    async with Simulator(make_devices("127.0.7.7", token=TOKEN),
+    async with Simulator(make_devices(f"{NET}.7.7", token=TOKEN),
                          faults=Faults(quirk="empty-result")):
-        async with AsyncDevice("127.0.7.7", TOKEN) as device:
+        async with AsyncDevice(f"{NET}.7.7", TOKEN) as device:
             assert await device.send("get_prop", ["power"]) is None
-    async with Simulator(make_devices("127.0.7.8", token=TOKEN, profile="airpurifier"),
+    async with Simulator(make_devices(f"{NET}.7.8", token=TOKEN, profile="airpurifier"),
                          faults=Faults(quirk="empty-list")):
-        async with AsyncDevice("127.0.7.8", TOKEN) as device:
+        async with AsyncDevice(f"{NET}.7.8", TOKEN) as device:
             assert (await device.action(4, 1)) == {"code": 0, "out": []}
 
 
@@ -280,16 +281,16 @@ def test_simulate_command_json_ready_line_and_clean_stop() -> None:
     import sys
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "pymiio.cli.main", "simulate", "--host", "127.0.9.1", "--count",
+        [sys.executable, "-m", "pymiio.cli.main", "simulate", "--host", f"{NET}.9.1", "--count",
          "2", "--json", "--seed", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         ready = json.loads(process.stdout.readline())
         assert ready["ready"] is True
-        assert [d["host"] for d in ready["devices"]] == ["127.0.9.1", "127.0.9.2"]
+        assert [d["host"] for d in ready["devices"]] == [f"{NET}.9.1", f"{NET}.9.2"]
         assert len({d["device_id"] for d in ready["devices"]}) == 2
         assert all(len(d["token"]) == 32 for d in ready["devices"])
-        answer = exchange("127.0.9.2", HELLO)
+        answer = exchange(f"{NET}.9.2", HELLO)
         assert parse_packet(answer[0][0]).device_id == ready["devices"][1]["device_id"]
     finally:
         process.send_signal(signal.SIGTERM)

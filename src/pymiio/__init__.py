@@ -9,9 +9,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from pymiio.errors import (
+    AddressError,
     BackupError,
     CaptureError,
     ChecksumError,
+    ClosedError,
     DeviceError,
     InventoryError,
     MiioError,
@@ -55,10 +57,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AddressError",
     "AsyncDevice",
     "BackupError",
     "CaptureError",
     "ChecksumError",
+    "ClosedError",
     "Device",
     "DeviceError",
     "DiscoveredDevice",

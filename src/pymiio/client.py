@@ -8,11 +8,13 @@ devices run in parallel over one shared UDP endpoint, so polling a fleet is a pl
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from pymiio.errors import ClosedError, MiioError
 from pymiio.ids import default_ids
 from pymiio.protocol import rpc
 from pymiio.protocol.packet import PORT
@@ -55,10 +57,30 @@ def _policy_fields(policy: RetryPolicy) -> dict[str, Any]:
     return {name: getattr(policy, name) for name in policy.__slots__}
 
 
+class DeviceState(enum.Enum):
+    """Where a device object is in its life (httpx's ``ClientState``, aioesphomeapi's
+    ``ConnectionState``): calls open a NEW device, and a CLOSED one refuses all work."""
+
+    NEW = "new"
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 class SessionView:
-    """What both device faces tell about their session."""
+    """What both device faces tell about their session and their state."""
 
     session: Session
+    _state: DeviceState
+
+    @property
+    def state(self) -> DeviceState:
+        return self._state
+
+    def _refuse_if_closed(self) -> None:
+        if self._state is DeviceState.CLOSED:
+            raise ClosedError(f"{self.session.label}: the device object is closed; "
+                              "create a new one to talk to the device again")
 
     @property
     def token(self) -> Token | None:
@@ -77,6 +99,10 @@ class AsyncDevice(SessionView):
 
     ``timeout`` bounds each call as a whole (retries included); ``retries`` caps how many times
     a call is sent again. Without a token, the token a device reveals in its hello is used.
+
+    Life: NEW → (first call or :meth:`open`) OPENING → OPEN → (:meth:`close`) CLOSED. Opening
+    is serialised, closing is idempotent and ends a call in flight at once with ClosedError,
+    and a closed device refuses every call.
     """
 
     def __init__(self, host: str, token: Token | str | None = None, *, port: int = PORT,
@@ -86,13 +112,18 @@ class AsyncDevice(SessionView):
         self.host = host
         self.port = port
         self.session = make_session(host, port, token, timeout, retries, policy, ids)
+        self._state = DeviceState.NEW
         self._endpoint = endpoint
         self._owns_endpoint = endpoint is None
+        self._acquired = False
         self._address: Address | None = None
-        self._lock = asyncio.Lock()
+        self._open_lock = asyncio.Lock()
+        self._call_lock = asyncio.Lock()
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        prepare = getattr(self.session.ids, "prepare", None)
+        self._ids_ready = getattr(self.session.ids, "ready", None) if prepare else None
 
     async def __aenter__(self) -> AsyncDevice:
         await self.open()
@@ -104,20 +135,57 @@ class AsyncDevice(SessionView):
 
     async def open(self) -> None:
         """Resolve the host and register with the endpoint (done on first use otherwise)."""
-        if self._address is not None:
+        if self._state is DeviceState.OPEN:
             return
-        self._address = await resolve(self.host, self.port)
-        if self._endpoint is None:
-            self._endpoint = await shared_endpoint()
-        self._endpoint.routes[self._address] = self._datagram
+        self._refuse_if_closed()
+        async with self._open_lock:
+            if self._is_open():  # another task opened it while we waited
+                return
+            self._refuse_if_closed()
+            self._state = DeviceState.OPENING
+            try:
+                address = await resolve(self.host, self.port)
+                endpoint = self._endpoint
+                if endpoint is None:
+                    endpoint = await shared_endpoint()
+                    self._acquired = True
+            except BaseException:
+                if self._state is DeviceState.OPENING:
+                    self._state = DeviceState.NEW
+                raise
+            self._endpoint, self._address = endpoint, address
+            if self._state is DeviceState.CLOSED:  # closed while we were opening
+                self._release()
+                self._refuse_if_closed()
+            endpoint.add_route(address, self._datagram)
+            self._state = DeviceState.OPEN
+
+    def _is_open(self) -> bool:
+        return self._state is DeviceState.OPEN
 
     async def close(self) -> None:
-        if self._address is None or self._endpoint is None:
+        """End any call in flight with ClosedError and let go of the endpoint; idempotent."""
+        self._cleanup(ClosedError(f"{self.session.label}: closed while a call was in flight"))
+
+    def _cleanup(self, error: MiioError) -> None:
+        """aioesphomeapi's ``_cleanup``: safe to call twice, fails what is pending."""
+        if self._state is DeviceState.CLOSED:
             return
-        if self._endpoint.routes.get(self._address) == self._datagram:
-            del self._endpoint.routes[self._address]
-        if self._owns_endpoint:
-            self._endpoint.release()
+        self._state = DeviceState.CLOSED
+        self.session.abort(error)
+        self._cancel_timer()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._release()
+
+    def _release(self) -> None:
+        endpoint, address = self._endpoint, self._address
+        if endpoint is not None and address is not None:
+            endpoint.remove_route(address, self._datagram)
+        if endpoint is not None and self._acquired:
+            self._acquired = False
+            endpoint.release()
             self._endpoint = None
         self._address = None
 
@@ -137,8 +205,7 @@ class AsyncDevice(SessionView):
 
     async def info(self) -> dict[str, Any]:
         """``miIO.info``: model, firmware, network details."""
-        result = await self.send("miIO.info")
-        return result if isinstance(result, dict) else {"result": result}
+        return rpc.info_of(await self.send("miIO.info"))
 
     async def get_properties(self, props: Sequence[dict[str, Any]], *,
                              batch: int = rpc.MIOT_BATCH) -> list[Any]:
@@ -154,7 +221,7 @@ class AsyncDevice(SessionView):
                        batch: int) -> list[Any]:
         out: list[Any] = []
         for chunk in rpc.batches(props, batch):
-            out.extend(await self.send(method, chunk))
+            out.extend(rpc.miot_items(await self.send(method, chunk), len(chunk)))
         return out
 
     async def action(self, siid: int, aiid: int, args: Sequence[Any] = (),
@@ -165,20 +232,37 @@ class AsyncDevice(SessionView):
     # -- driving the session ------------------------------------------------------------
 
     async def _run(self, call: Call) -> Call:
-        if self._address is None:
+        if self._state is not DeviceState.OPEN:
             await self.open()
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            self._waiter = loop.create_future()
-            try:
-                self._transmit(self.session.start(call, loop.time()))
-                self._settle()
-                await self._waiter
-            finally:
-                if not call.done:
-                    call.done = True  # cancelled: late replies must not complete it
-                self._cancel_timer()
-                self._waiter = None
+        async with self._call_lock:
+            self._refuse_if_closed()
+            if self._ids_ready is not None and call.request is not None:
+                await self._prepare_ids()
+            return await self._exchange(call)
+
+    async def _prepare_ids(self) -> None:
+        """Reserve request ids in a thread, so no call does file I/O on the event loop; the
+        device id comes from the handshake, which a first call needs anyway."""
+        assert self._ids_ready is not None
+        hello = self.session.hello
+        if hello is None:
+            hello = rpc.hello_of(await self._exchange(rpc.handshake()))
+        if hello is not None and not self._ids_ready(hello.device_id):
+            ids: Any = self.session.ids
+            await asyncio.get_running_loop().run_in_executor(None, ids.prepare, hello.device_id)
+            self._refuse_if_closed()
+
+    async def _exchange(self, call: Call) -> Call:
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        try:
+            self._transmit(self.session.start(call, loop.time()))
+            self._settle()
+            await self._waiter
+        finally:
+            self.session.abort(ClosedError(f"{self.session.label}: the call was cancelled"))
+            self._cancel_timer()
+            self._waiter = None
         return call
 
     def _datagram(self, data: bytes) -> None:
@@ -192,9 +276,15 @@ class AsyncDevice(SessionView):
 
     def _transmit(self, datagrams: list[bytes]) -> None:
         endpoint, address = self._endpoint, self._address
-        assert endpoint is not None and address is not None
+        if endpoint is None or address is None:
+            return
         for data in datagrams:
-            endpoint.send(data, address)
+            try:
+                endpoint.send(data, address)
+            except OSError as exc:
+                self.session.send_failed(exc, asyncio.get_running_loop().time())
+            except ClosedError as exc:
+                self.session.abort(exc)
 
     def _settle(self) -> None:
         """Wake the caller when the call is over, else keep the timer where the session wants."""

@@ -10,11 +10,14 @@ import asyncio
 import ipaddress
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pymiio.errors import MiioError, ProtocolError, UnreachableError
+from pymiio.address import check_ipv4
+from pymiio.errors import AddressError, MiioError, ProtocolError, UnreachableError, UsageError
 from pymiio.protocol.packet import HELLO, PORT, DeviceIdHalves, parse_packet
 from pymiio.protocol.token import Token
 from pymiio.transport import Address, UdpEndpoint
@@ -40,8 +43,9 @@ class DiscoveredDevice(DeviceIdHalves):
         """Plain data with stable keys (the CLI's ``--json``)."""
         token = None if self.token is None else (self.token.hex if show_token
                                                  else self.token.masked)
-        return {"ip": self.ip, "device_id": self.device_id, "device_type": self.device_type,
-                "serial": self.serial, "stamp": self.stamp, "token": token,
+        return {"ip": self.ip, "device_id": self.device_id,
+                "device_type": f"{self.device_type:04x}", "serial": f"{self.serial:04x}",
+                "stamp": self.stamp, "token": token,
                 "model": self.model, "sources": list(self.sources)}
 
 
@@ -49,8 +53,7 @@ def hello_target(bind: str | None = None, broadcast: str | None = None) -> str:
     """Where a broadcast hello goes: the explicit address, else the bind address's subnet
     broadcast (127.0.0.1 gives 127.255.255.255), else 255.255.255.255."""
     if broadcast:
-        _ipv4(broadcast)
-        return broadcast
+        return check_ipv4(broadcast, "broadcast address")
     if bind:
         return subnet_broadcast(bind)
     return LIMITED_BROADCAST
@@ -60,21 +63,14 @@ def subnet_broadcast(address: str) -> str:
     """The directed broadcast of the interface that owns ``address`` (found with ifaddr)."""
     import ifaddr
 
-    ip = _ipv4(address)
+    check_ipv4(address, "bind address")
     for adapter in ifaddr.get_adapters():
         for entry in adapter.ips:
-            if isinstance(entry.ip, str) and entry.ip == str(ip):
+            if isinstance(entry.ip, str) and entry.ip == address:
                 network = ipaddress.IPv4Network(f"{entry.ip}/{entry.network_prefix}",
                                                 strict=False)
                 return str(network.broadcast_address)
-    raise UnreachableError(f"no local interface has the address {address} (check --bind)")
-
-
-def _ipv4(text: str) -> ipaddress.IPv4Address:
-    try:
-        return ipaddress.IPv4Address(text)
-    except ValueError:
-        raise MiioError(f"not an IPv4 address: {text!r}") from None
+    raise AddressError(f"no local interface has the address {address} (check --bind)")
 
 
 def _parse_hello(data: bytes, ip: str) -> DiscoveredDevice | None:
@@ -90,30 +86,41 @@ def _parse_hello(data: bytes, ip: str) -> DiscoveredDevice | None:
 async def discover(*, bind: str | None = None, broadcast: str | None = None,
                    address: str | None = None, network: str | None = None,
                    mdns: bool = False, timeout: float = 3.0, repeats: int = 3,
-                   port: int = PORT, concurrency: int = 256) -> AsyncIterator[DiscoveredDevice]:
+                   port: int = PORT, concurrency: int = 256,
+                   progress: Callable[[int, int], None] | None = None,
+                   ) -> AsyncIterator[DiscoveredDevice]:
     """Yield devices as they answer; one mode per call:
 
     - ``address``: unicast hellos to one host; yields it or raises UnreachableError;
     - ``network`` (CIDR): unicast hellos to every host, ``concurrency`` at a time;
-    - ``mdns``: browse ``_miio._udp.local.`` and handshake each device found;
+      ``progress(sent, total)`` is called as the first round goes out;
+    - ``mdns``: browse ``_miio._udp.local.`` (on ``bind``'s interface only, when given) and
+      handshake each device found;
     - otherwise: broadcast hellos to :func:`hello_target` (``bind`` / ``broadcast``).
+
+    Hellos are sent by this generator itself between answers, so a caller that stops
+    iterating stops the sending too.
     """
+    _check_window(timeout)
     if address is not None:
         yield await discover_one(address, timeout=timeout, port=port, bind=bind)
         return
     if mdns:
-        async for device in _discover_mdns(timeout=timeout, port=port):
+        async for device in _discover_mdns(timeout=timeout, port=port, bind=bind):
             yield device
         return
     if network is not None:
-        targets = _network_hosts(network)
-        endpoint = await UdpEndpoint.open((bind or "0.0.0.0", 0))
+        schedule = HelloSchedule(_network_hosts(network), port, timeout, repeats, concurrency,
+                                 progress=progress)
+        endpoint = await open_endpoint(bind)
     else:
-        targets = [hello_target(bind, broadcast)]
-        endpoint = await UdpEndpoint.open((bind or "0.0.0.0", 0), broadcast=True)
+        schedule = HelloSchedule([hello_target(bind, broadcast)], port, timeout, repeats, 1,
+                                 strict=True)
+        endpoint = await open_endpoint(bind, broadcast=True)
     try:
-        async for device in _collect(endpoint, targets, port, timeout, repeats, concurrency):
-            yield device
+        async with aclosing(_collect(endpoint, schedule, timeout)) as answers:
+            async for device in answers:
+                yield device
     finally:
         endpoint.close()
 
@@ -126,80 +133,142 @@ async def discover_all(**options: Any) -> list[DiscoveredDevice]:
 async def discover_one(address: str, *, timeout: float = 3.0, port: int = PORT,
                        bind: str | None = None) -> DiscoveredDevice:
     """Hello one address; return as soon as it answers, UnreachableError after ``timeout``."""
-    _ipv4(address)
-    endpoint = await UdpEndpoint.open((bind or "0.0.0.0", 0))
+    check_ipv4(address)
+    _check_window(timeout)
+    endpoint = await open_endpoint(bind)
+    schedule = HelloSchedule([address], port, timeout, 5, 1, strict=True)
     try:
-        async for device in _collect(endpoint, [address], port, timeout, 5, 1, first_only=True):
-            return device
+        async with aclosing(_collect(endpoint, schedule, timeout, first_only=True)) as answers:
+            async for device in answers:
+                return device
     finally:
         endpoint.close()
     raise UnreachableError(f"{address} did not answer the hello within {timeout:g} s")
+
+
+async def open_endpoint(bind: str | None, *, broadcast: bool = False) -> UdpEndpoint:
+    """A discovery socket on ``bind`` (any address when None); a bind address this host does
+    not have is an AddressError, not a traceback."""
+    local = check_ipv4(bind, "bind address") if bind else "0.0.0.0"
+    try:
+        return await UdpEndpoint.open((local, 0), broadcast=broadcast)
+    except OSError as exc:
+        raise AddressError(f"cannot send from {local}: {exc.strerror or exc} "
+                           "(is it an address of this host?)") from None
+
+
+def _check_window(timeout: float) -> None:
+    if not 0 < timeout <= 3600:  # also refuses NaN
+        raise UsageError(f"the discovery window must be between 0 and 3600 s, not {timeout}")
 
 
 def _network_hosts(network: str) -> list[str]:
     try:
         net = ipaddress.IPv4Network(network, strict=False)
     except ValueError:
-        raise MiioError(f"not an IPv4 network: {network!r} (use a form like 192.168.1.0/24)"
-                        ) from None
+        raise AddressError(f"not an IPv4 network: {network!r} (use a form like 192.168.1.0/24)"
+                           ) from None
     if net.num_addresses > MAX_RANGE:
-        raise MiioError(f"{network} has {net.num_addresses} addresses; scan at most /16")
-    hosts = [str(host) for host in (net.hosts() if net.prefixlen < 31 else net)]
-    return hosts
+        raise AddressError(f"{network} has {net.num_addresses} addresses; scan at most /16")
+    return [str(host) for host in (net.hosts() if net.prefixlen < 31 else net)]
 
 
-async def _collect(endpoint: UdpEndpoint, targets: list[str], port: int, timeout: float,
-                   repeats: int, concurrency: int,
-                   first_only: bool = False) -> AsyncIterator[DiscoveredDevice]:
-    """Send hellos to ``targets`` in up to ``repeats`` rounds over ``timeout``; yield answers."""
-    queue: asyncio.Queue[DiscoveredDevice] = asyncio.Queue()
+class HelloSchedule:
+    """When each hello goes out: ``repeats`` rounds spread over the first half of the window,
+    at most ``concurrency`` hellos between 10 ms pauses, answered hosts skipped. Sending is
+    bounded by construction: at most ``repeats × len(targets)`` datagrams."""
+
+    def __init__(self, targets: list[str], port: int, timeout: float, repeats: int,
+                 concurrency: int, *, strict: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> None:
+        self.targets = targets
+        self.port = port
+        self.rounds = max(repeats, 1)
+        self.interval = min(0.5, timeout / (2 * self.rounds))
+        self.chunk = max(concurrency, 1)
+        self.strict = strict  # a single target: a refused send ends discovery at once
+        self.progress = progress
+        self.answered: set[str] = set()
+        self._round = 0
+        self._position = 0
+        self._due = 0.0
+
+    def send_due(self, endpoint: UdpEndpoint, now: float) -> float | None:
+        """Send what is due by ``now``; the time of the next sending, None when done."""
+        while self._round < self.rounds and self._due <= now:
+            self._send_chunk(endpoint)
+            if self._position >= len(self.targets):
+                self._round, self._position = self._round + 1, 0
+                self._due = now + self.interval
+            else:
+                self._due = now + 0.01
+        return self._due if self._round < self.rounds else None
+
+    def _send_chunk(self, endpoint: UdpEndpoint) -> None:
+        end = min(self._position + self.chunk, len(self.targets))
+        for host in self.targets[self._position:end]:
+            if host in self.answered:
+                continue
+            try:
+                endpoint.send(HELLO, (host, self.port))
+            except OSError as exc:
+                if self.strict:
+                    raise UnreachableError(f"cannot send a hello to {host}: "
+                                           f"{exc.strerror or exc}") from None
+        self._position = end
+        if self.progress is not None and self._round == 0:
+            self.progress(end, len(self.targets))
+
+
+async def _collect(endpoint: UdpEndpoint, schedule: HelloSchedule, timeout: float,
+                   first_only: bool = False) -> AsyncGenerator[DiscoveredDevice, None]:
+    """Send hellos as ``schedule`` says until ``timeout``; yield each new device as it answers."""
+    loop = asyncio.get_running_loop()
+    pending: deque[DiscoveredDevice] = deque()
     seen: set[int] = set()
-    answered: set[str] = set()
+    wake: list[asyncio.Future[None] | None] = [None]
 
     def on_datagram(data: bytes, source: Address) -> None:
         device = _parse_hello(data, source[0])
-        if device is not None and device.device_id not in seen:
-            seen.add(device.device_id)
-            answered.add(source[0])
-            queue.put_nowait(device)
+        if device is None or device.device_id in seen:
+            return
+        seen.add(device.device_id)
+        schedule.answered.add(source[0])
+        pending.append(device)
+        waiter = wake[0]
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     endpoint.listener = on_datagram
-    sender = asyncio.create_task(_send_rounds(
-        endpoint, targets, port, timeout, repeats, concurrency, answered))
-    deadline = time.monotonic() + timeout
+    deadline = loop.time() + timeout
     try:
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
+            if pending:
+                yield pending.popleft()
+                if first_only:
+                    return
+                continue
+            now = loop.time()
+            if now >= deadline:
+                return
+            due = schedule.send_due(endpoint, now)
+            if pending:
+                continue
+            waiter = wake[0] = loop.create_future()
+            timer = loop.call_at(deadline if due is None else min(due, deadline),
+                                 _wake, waiter)
             try:
-                device = await asyncio.wait_for(queue.get(), left)
-            except TimeoutError:
-                break
-            yield device
-            if first_only:
-                break
+                await waiter
+            finally:
+                timer.cancel()
+                wake[0] = None
     finally:
-        sender.cancel()
         endpoint.listener = None
 
 
-async def _send_rounds(endpoint: UdpEndpoint, targets: list[str], port: int, timeout: float,
-                       repeats: int, concurrency: int, answered: set[str]) -> None:
-    """``repeats`` rounds spread over the first half of the window; answered hosts are skipped
-    (for unicast) and at most ``concurrency`` hellos go out between pauses."""
-    interval = min(0.5, timeout / (2 * max(repeats, 1)))
-    for _ in range(max(repeats, 1)):
-        for index, host in enumerate(targets):
-            if host in answered:
-                continue
-            try:
-                endpoint.send(HELLO, (host, port))
-            except OSError:
-                continue
-            if (index + 1) % max(concurrency, 1) == 0:
-                await asyncio.sleep(0.01)
-        await asyncio.sleep(interval)
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 # -- mDNS ---------------------------------------------------------------------------------
@@ -212,14 +281,19 @@ def parse_mdns_name(name: str) -> tuple[str, int] | None:
     return match.group("model").replace("-", "."), int(match.group("did"))
 
 
-async def _discover_mdns(timeout: float, port: int) -> AsyncIterator[DiscoveredDevice]:
-    """Browse for miIO services, then confirm each with a unicast hello (stamp, token)."""
-    from zeroconf import ServiceStateChange
+async def _discover_mdns(timeout: float, port: int,
+                         bind: str | None = None) -> AsyncIterator[DiscoveredDevice]:
+    """Browse for miIO services, then confirm each with a unicast hello (stamp, token).
+
+    With ``bind``, zeroconf uses only that address's interface, so queries never leave on
+    the host's other networks."""
+    from zeroconf import InterfaceChoice, ServiceStateChange
     from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
     found: asyncio.Queue[DiscoveredDevice] = asyncio.Queue()
     names: set[str] = set()
-    azc = AsyncZeroconf()
+    azc = AsyncZeroconf(interfaces=[check_ipv4(bind, "bind address")] if bind else
+                        InterfaceChoice.All)
 
     async def resolve(name: str) -> None:
         info = AsyncServiceInfo(MDNS_SERVICE, name)
@@ -232,7 +306,8 @@ async def _discover_mdns(timeout: float, port: int) -> AsyncIterator[DiscoveredD
         model, did = parsed
         device = DiscoveredDevice(addresses[0], did, model=model, sources=("mdns",))
         try:
-            hello = await discover_one(device.ip, timeout=min(timeout, 1.5), port=port)
+            hello = await discover_one(device.ip, timeout=min(timeout, 1.5), port=port,
+                                       bind=bind)
             device = replace(hello, model=model, sources=("mdns", "hello"))
         except MiioError:
             pass

@@ -57,7 +57,7 @@ class MiioTimeoutError(MiioError, TimeoutError):
 
 
 class UnreachableError(MiioTimeoutError):
-    """The device did not answer the hello handshake at all."""
+    """The device did not answer the hello handshake at all, or the network refused to send."""
 
 
 class WrongTokenError(MiioTimeoutError):
@@ -78,3 +78,15 @@ class CaptureError(MiioError):
 
 class InventoryError(MiioError):
     """The named-device inventory cannot be read or has no such device."""
+
+
+class AddressError(MiioError, ValueError):
+    """A host that is not a usable address: malformed dotted quad, URL, unknown bare name."""
+
+
+class ClosedError(MiioError):
+    """The device object was closed: pending calls end with this, later calls are refused."""
+
+
+class UsageError(MiioError, ValueError):
+    """A value the caller gave that cannot be sent (bad name, out of range, not writable)."""

@@ -1,15 +1,23 @@
 """Request ids that survive restarts: per device id, in the user's cache dir.
 
 Vacuums and other devices ignore an id they have seen, so a CLI that starts at 1 every run
-would look like a dead device. Each process reserves a block of ids under an exclusive file lock
+would look like a dead device. Each process reserves blocks of ids under an exclusive file lock
 and hands them out from memory, so two processes never send the same id and a fleet of a
-thousand devices costs one small file write per device per block.
+thousand devices costs one small file write per device per two blocks.
+
+Two blocks are held per device: the current one and a spare. A jump after a timeout moves
+within the current block or to the spare, never to the disk, so ``AsyncDevice`` can do all
+disk work in a thread before a call (:meth:`FileIds.prepare`) and none on the event loop.
+The store is safe to share between threads; the file lock is waited for a bounded time.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
+import threading
+import time
 from pathlib import Path
 
 from pymiio.paths import cache_dir
@@ -22,46 +30,116 @@ except ImportError:  # pragma: no cover - Windows has no fcntl; ids are then per
 
 log = logging.getLogger("pymiio.ids")
 
+LOCK_WAIT = 2.0  # seconds to wait for another process's reservation before using memory ids
+
+
+class _Blocks:
+    """One device's reserved ids: the current block and an untouched spare."""
+
+    __slots__ = ("left", "next", "spare")
+
+    def __init__(self, first: int, size: int) -> None:
+        self.next, self.left = first, size
+        self.spare: int | None = None
+
 
 class FileIds:
     """Ids persisted per device under ``directory`` (default: ``<cache dir>/ids``)."""
 
-    def __init__(self, directory: Path | None = None, block: int = 100) -> None:
+    def __init__(self, directory: Path | None = None, block: int = 100,
+                 lock_wait: float = LOCK_WAIT) -> None:
         self.directory = directory if directory is not None else cache_dir() / "ids"
-        self.block = max(1, min(block, MAX_ID // 4))
-        self._state: dict[int, list[int]] = {}  # device id -> [next id, ids left in block]
+        self.block = max(1, min(block, MAX_ID // 8))
+        self.lock_wait = lock_wait
+        self._state: dict[int, _Blocks] = {}
+        self._mutex = threading.Lock()
         self._fallback: MemoryIds | None = None
         self._lock: int | None = None
 
     def next_id(self, device_id: int, skip: int = 0) -> int:
-        if self._fallback is not None:
-            return self._fallback.next_id(device_id, skip)
-        state = self._state.get(device_id)
-        if state is None or skip or state[1] <= 0:
-            try:
-                state = self._state[device_id] = [self._reserve(device_id, skip), self.block]
-            except OSError as exc:
-                log.warning("request ids will not persist (%s): %s", self.directory, exc)
-                self._fallback = MemoryIds(advance_id(state[0], skip) if state else 1)
-                return self._fallback.next_id(device_id)
-        value = state[0]
-        state[0] = advance_id(value, 1)
-        state[1] -= 1
-        return value
+        with self._mutex:
+            if self._fallback is not None:
+                return self._fallback.next_id(device_id, skip)
+            blocks = self._state.get(device_id)
+            if blocks is None or blocks.left <= skip:
+                blocks = self._take_block(device_id, blocks)
+                if blocks is None:
+                    assert self._fallback is not None
+                    return self._fallback.next_id(device_id)
+            elif skip:
+                blocks.next, blocks.left = advance_id(blocks.next, skip), blocks.left - skip
+            value = blocks.next
+            blocks.next, blocks.left = advance_id(value, 1), blocks.left - 1
+            return value
 
-    def _reserve(self, device_id: int, skip: int) -> int:
-        """Take ``block`` ids from the device's file under the lock; return the first."""
+    def ready(self, device_id: int) -> bool:
+        """Whether the next call to this device can get all its ids without the disk."""
+        blocks = self._state.get(device_id)
+        return self._fallback is not None or (
+            blocks is not None and blocks.left > 0 and blocks.spare is not None)
+
+    def prepare(self, device_id: int) -> None:
+        """Reserve what :meth:`ready` asks for (blocking: call it from a thread in asyncio)."""
+        with self._mutex:
+            if self._fallback is not None:
+                return
+            blocks = self._state.get(device_id)
+            try:
+                if blocks is None or blocks.left <= 0:
+                    first = self._reserve(device_id, 2)
+                    blocks = self._state[device_id] = _Blocks(first, self.block)
+                    blocks.spare = advance_id(first, self.block)
+                elif blocks.spare is None:
+                    blocks.spare = self._reserve(device_id, 1)
+            except OSError as exc:
+                self._fall_back(exc, blocks)
+
+    def _take_block(self, device_id: int, blocks: _Blocks | None) -> _Blocks | None:
+        """The spare if there is one, else a block from the disk (None: fell back to memory)."""
+        if blocks is not None and blocks.spare is not None:
+            fresh = _Blocks(blocks.spare, self.block)
+        else:
+            try:
+                fresh = _Blocks(self._reserve(device_id, 1), self.block)
+            except OSError as exc:
+                self._fall_back(exc, blocks)
+                return None
+        self._state[device_id] = fresh
+        return fresh
+
+    def _fall_back(self, exc: OSError, blocks: _Blocks | None) -> None:
+        log.warning("request ids will not persist (%s): %s", self.directory, exc)
+        start = blocks.next if blocks is not None else random.randint(1, MAX_ID)
+        self._fallback = MemoryIds(start)
+
+    def _reserve(self, device_id: int, blocks: int) -> int:
+        """Take ``blocks`` blocks from the device's file under the lock; return the first id."""
         path = self.directory / f"{device_id:08x}"
         lock = self._lock_fd()
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        self._acquire(lock)
         try:
-            first = advance_id(_read_int(path), skip)
-            _replace(path, f"{advance_id(first, self.block)}\n".encode())
+            first = _read_int(path)
+            _replace(path, f"{advance_id(first, self.block * blocks)}\n".encode())
         finally:
             if fcntl is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return first
+
+    def _acquire(self, lock: int) -> None:
+        """The file lock, waited for at most ``lock_wait`` seconds (a stuck process holding it
+        must not stall every call)."""
+        if fcntl is None:
+            return
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"another process holds {self.directory / '.lock'}"
+                                       ) from None
+                time.sleep(0.01)
 
     def __del__(self) -> None:
         if self._lock is not None:
@@ -76,8 +154,8 @@ class FileIds:
 
 
 def _replace(path: Path, data: bytes) -> None:
-    """Atomic write with mode 0600; the store's lock makes a per-process temp name enough."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Atomic write with mode 0600; the temp name is unique per process and thread."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, data)
@@ -89,7 +167,7 @@ def _replace(path: Path, data: bytes) -> None:
 def _read_int(path: Path) -> int:
     try:
         value = int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, ValueError, UnicodeDecodeError):
         return 1
     return value if 1 <= value <= MAX_ID else 1
 
@@ -103,11 +181,14 @@ def default_ids() -> FileIds:
     global _DEFAULT, _DEFAULT_KEY
     key = os.environ.get("PYMIIO_CACHE_DIR")
     if _DEFAULT is None or key != _DEFAULT_KEY:
-        _DEFAULT, _DEFAULT_KEY = FileIds(), key
+        with _DEFAULT_MUTEX:
+            if _DEFAULT is None or key != _DEFAULT_KEY:
+                _DEFAULT, _DEFAULT_KEY = FileIds(), key
     return _DEFAULT
 
 
 _DEFAULT: FileIds | None = None
 _DEFAULT_KEY: str | None = None
+_DEFAULT_MUTEX = threading.Lock()
 
 __all__ = ["FileIds", "default_ids"]

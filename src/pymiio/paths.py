@@ -7,8 +7,11 @@ several parallel users never share state by accident.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from pymiio.errors import MiioError
 
 
 def cache_dir() -> Path:
@@ -29,8 +32,52 @@ def config_dir() -> Path:
     return Path(user_config_dir("pymiio", appauthor=False))
 
 
+class NotRegularFileError(MiioError):
+    """A FIFO, device or socket where a file was expected: reading it could block forever."""
+
+
+def check_regular(path: Path, *, folders: bool = False) -> os.stat_result:
+    """``path``'s stat if it is a regular file (or, with ``folders``, a folder), else an error.
+
+    Checked before anything opens it: opening a FIFO for reading blocks until a writer comes.
+    """
+    info = os.stat(path)
+    if stat.S_ISREG(info.st_mode) or (folders and stat.S_ISDIR(info.st_mode)):
+        return info
+    kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(
+        info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device or special file"
+    raise NotRegularFileError(f"{path} is {kind}, not a regular file")
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, opened without blocking and
+    checked again on the open descriptor (so a swap for a FIFO in between cannot hang us)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            check_regular(path)
+            raise NotRegularFileError(f"{path} is not a regular file")
+        if info.st_size > limit:
+            raise NotRegularFileError(f"{path} is {info.st_size} bytes; at most {limit} are read")
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise NotRegularFileError(f"{path} grew past {limit} bytes while being read")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically with mode 0600 (the file may hold tokens)."""
+    """Write ``text`` atomically with mode 0600 (the file may hold tokens).
+
+    A symlink is followed: the file it points to is replaced, the link stays a link."""
+    if path.is_symlink():
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

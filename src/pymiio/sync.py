@@ -2,19 +2,24 @@
 
 It drives the same sans-I/O :class:`Session` as ``AsyncDevice`` with a plain blocking socket,
 so it needs no event loop of its own and works the same from a thread that already runs one.
+It follows the same life (NEW → OPEN → CLOSED, a closed device refuses calls), serialises
+calls from several threads, and whatever interrupts a call (Ctrl-C, a socket error) aborts the
+session's call in ``finally``, so the next call starts clean.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-from pymiio.client import SessionView, make_session
-from pymiio.errors import UnreachableError
+from pymiio.address import check_host, is_ipv4
+from pymiio.client import DeviceState, SessionView, make_session
+from pymiio.errors import ClosedError, MiioError, UnreachableError
 from pymiio.protocol import rpc
 from pymiio.protocol.dump import log_datagram
 from pymiio.protocol.packet import PORT
@@ -33,7 +38,9 @@ class Device(SessionView):
         self.host = host
         self.port = port
         self.session = make_session(host, port, token, timeout, retries, policy, ids)
+        self._state = DeviceState.NEW
         self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Device:
         return self
@@ -43,9 +50,11 @@ class Device(SessionView):
         self.close()
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        """Let go of the socket; later calls are refused. Idempotent."""
+        self._state = DeviceState.CLOSED
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
 
     def handshake(self) -> Hello:
         return rpc.hello_of(self._run(rpc.handshake()))
@@ -57,8 +66,7 @@ class Device(SessionView):
         return rpc.reply_of(self._run(rpc.raw(message)))
 
     def info(self) -> dict[str, Any]:
-        result = self.send("miIO.info")
-        return result if isinstance(result, dict) else {"result": result}
+        return rpc.info_of(self.send("miIO.info"))
 
     def get_properties(self, props: Sequence[dict[str, Any]], *,
                        batch: int = rpc.MIOT_BATCH) -> list[Any]:
@@ -71,7 +79,7 @@ class Device(SessionView):
     def _batched(self, method: str, props: Sequence[dict[str, Any]], batch: int) -> list[Any]:
         out: list[Any] = []
         for chunk in rpc.batches(props, batch):
-            out.extend(self.send(method, chunk))
+            out.extend(rpc.miot_items(self.send(method, chunk), len(chunk)))
         return out
 
     def action(self, siid: int, aiid: int, args: Sequence[Any] = (), did: str = "call") -> Any:
@@ -81,39 +89,70 @@ class Device(SessionView):
 
     def _socket(self) -> socket.socket:
         if self._sock is None:
+            address = self._resolve()
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
                 # A connected UDP socket only receives from the device: foreign datagrams
                 # never reach the session.
-                sock.connect((self.host, self.port))
+                sock.connect(address)
             except OSError as exc:
                 sock.close()
-                raise UnreachableError(f"cannot reach {self.host}: {exc.strerror or exc}") from None
+                raise UnreachableError(f"cannot send to {self.session.label}: "
+                                       f"{exc.strerror or exc}") from None
             self._sock = sock
+            self._state = DeviceState.OPEN
         return self._sock
 
+    def _resolve(self) -> tuple[str, int]:
+        """The same rules as ``transport.resolve``: strict addresses, names looked up once."""
+        if is_ipv4(self.host):
+            return self.host, self.port
+        check_host(self.host)
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, socket.AF_INET, socket.SOCK_DGRAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise UnreachableError(f"cannot resolve {self.host!r}: "
+                                   f"{getattr(exc, 'strerror', exc)}") from None
+        return str(infos[0][4][0]), int(infos[0][4][1])
+
     def _run(self, call: Call) -> Call:
-        sock = self._socket()
+        with self._lock:
+            self._refuse_if_closed()
+            sock = self._socket()
+            try:
+                self._drive(sock, call)
+            finally:
+                self.session.abort(MiioError(f"{self.session.label}: the call was interrupted"))
+        return call
+
+    def _drive(self, sock: socket.socket, call: Call) -> None:
         session = self.session
         clock = time.monotonic
-        address = (self.host, self.port)
-        for data in session.start(call, clock()):
-            log_datagram(log, "send", address, data)
-            sock.send(data)
+        self._transmit(sock, session.start(call, clock()))
         while not call.done:
+            if self._state is DeviceState.CLOSED:
+                session.abort(ClosedError(f"{session.label}: closed while a call was in flight"))
+                return
             timer = session.timer
             wait = 0.0 if timer is None else timer - clock()
             if wait <= 0:
-                out = session.expire(clock())
-            else:
-                sock.settimeout(wait)
-                try:
-                    data = sock.recv(65535)
-                except (TimeoutError, ConnectionRefusedError):
-                    continue  # nobody listening yet: the session decides when to give up
-                log_datagram(log, "recv", address, data)
-                out = session.receive(data, clock())
-            for data in out:
-                log_datagram(log, "send", address, data)
+                self._transmit(sock, session.expire(clock()))
+                continue
+            sock.settimeout(wait)
+            try:
+                data = sock.recv(65535)
+            except TimeoutError:
+                continue
+            except OSError as exc:  # ICMP refused / unreachable: loss, named if it gives up
+                session.send_failed(exc, clock())
+                continue
+            log_datagram(log, "recv", (self.host, self.port), data)
+            self._transmit(sock, session.receive(data, clock()))
+
+    def _transmit(self, sock: socket.socket, datagrams: list[bytes]) -> None:
+        for data in datagrams:
+            log_datagram(log, "send", (self.host, self.port), data)
+            try:
                 sock.send(data)
-        return call
+            except OSError as exc:
+                self.session.send_failed(exc, time.monotonic())

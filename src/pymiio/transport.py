@@ -1,13 +1,17 @@
 """The asyncio UDP layer: one socket that many device sessions share.
 
-Datagrams are routed to a session by their source address; whatever comes from an address no
-session owns goes to an optional listener (discovery) or is dropped with a debug line. A fleet
-of a thousand devices therefore costs one file descriptor, not a thousand.
+Datagrams are routed to a session by their source address; several sessions for one address
+(two device objects for one device) each get every datagram from it and keep what answers their
+own request ids. Whatever comes from an address no session owns goes to an optional listener
+(discovery) or is dropped with a debug line. A fleet of a thousand devices therefore costs one
+file descriptor, not a thousand.
 
 The endpoint registers its non-blocking socket with the event loop directly and drains every
 queued datagram on each wake-up (asyncio's datagram transport reads one per wake-up), which is
 what keeps a fleet poll close to a plain socket loop. UDP sends never wait: a datagram the
-kernel refuses is dropped and logged, and the session's retry covers it as it covers loss.
+kernel cannot take now is dropped and logged, and the session's retry covers it as it covers
+loss; any other refusal is raised as the ``OSError`` it is, for the session to judge
+(``Session.send_failed``). A handler that raises is logged and the drain goes on.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import logging
 import socket
 from collections.abc import Callable
 
-from pymiio.errors import UnreachableError
+from pymiio.address import check_host, is_ipv4
+from pymiio.errors import ClosedError, UnreachableError
 from pymiio.protocol.dump import log_datagram
 
 log = logging.getLogger("pymiio.transport")
@@ -28,6 +33,26 @@ Listener = Callable[[bytes, Address], None]
 
 _RECV_BUFFER = 4 * 1024 * 1024
 _DRAIN_LIMIT = 512  # datagrams per wake-up, so one busy socket cannot starve the loop
+
+
+class _FanOut:
+    """Several handlers for one address: each sees every datagram from it."""
+
+    __slots__ = ("handlers",)
+
+    def __init__(self, handlers: list[Handler]) -> None:
+        self.handlers = handlers
+
+    def __call__(self, data: bytes) -> None:
+        for handler in list(self.handlers):
+            _call_safely(handler, data)
+
+
+def _call_safely(handler: Handler, data: bytes) -> None:
+    try:
+        handler(data)
+    except Exception:
+        log.exception("a datagram handler failed (the datagram is dropped)")
 
 
 class UdpEndpoint:
@@ -57,6 +82,27 @@ class UdpEndpoint:
             raise
         return cls(sock, asyncio.get_running_loop())
 
+    def add_route(self, address: Address, handler: Handler) -> None:
+        """Send datagrams from ``address`` to ``handler`` (as well as to earlier ones)."""
+        current = self.routes.get(address)
+        if current is None:
+            self.routes[address] = handler
+        elif isinstance(current, _FanOut):
+            current.handlers.append(handler)
+        else:
+            self.routes[address] = _FanOut([current, handler])
+
+    def remove_route(self, address: Address, handler: Handler) -> None:
+        """Undo :meth:`add_route` for this handler; other handlers of the address stay."""
+        current = self.routes.get(address)
+        if current == handler:
+            del self.routes[address]
+        elif isinstance(current, _FanOut):
+            if handler in current.handlers:
+                current.handlers.remove(handler)
+            if len(current.handlers) == 1:
+                self.routes[address] = current.handlers[0]
+
     @property
     def is_closed(self) -> bool:
         return self._sock is None
@@ -64,7 +110,7 @@ class UdpEndpoint:
     @property
     def local_address(self) -> Address:
         if self._sock is None:
-            raise ConnectionError("the UDP endpoint is closed")
+            raise ClosedError("the UDP endpoint is closed")
         host, port = self._sock.getsockname()[:2]
         return host, port
 
@@ -87,25 +133,27 @@ class UdpEndpoint:
         log_datagram(log, "recv", addr, data)
         handler = self.routes.get(addr[:2])
         if handler is not None:
-            handler(data)
+            try:
+                handler(data)
+            except Exception:
+                log.exception("a datagram handler failed (the datagram is dropped)")
         elif self.listener is not None:
-            self.listener(data, addr[:2])
+            try:
+                self.listener(data, addr[:2])
+            except Exception:
+                log.exception("the datagram listener failed (the datagram is dropped)")
         else:
             log.debug("dropped a datagram from %s:%d, no session expects it", *addr[:2])
 
     def send(self, data: bytes, addr: Address) -> None:
+        """Send one datagram; raises ClosedError when closed and ``OSError`` when refused."""
         if self._sock is None:
-            raise ConnectionError("the UDP endpoint is closed")
+            raise ClosedError("the UDP endpoint is closed")
         log_datagram(log, "send", addr, data)
         try:
             self._sock.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
             log.debug("send buffer full: dropped a datagram to %s:%d", *addr)
-        except PermissionError:
-            raise
-        except OSError as exc:
-            log.debug("could not send to %s:%d (the session will time out): %s",
-                      addr[0], addr[1], exc)
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
@@ -171,16 +219,18 @@ def _enlarge_receive_buffer(sock: socket.socket) -> None:
 
 
 async def resolve(host: str, port: int) -> Address:
-    """An IPv4 address for ``host`` (miIO is IPv4 only); names are looked up once."""
-    try:
-        socket.inet_aton(host)
+    """An IPv4 address for ``host`` (miIO is IPv4 only); names are looked up once.
+
+    Malformed addresses are refused before anything is sent (see :func:`pymiio.address.check`).
+    """
+    if is_ipv4(host):
         return host, port
-    except OSError:
-        pass
+    check_host(host)
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
-    except socket.gaierror as exc:
-        raise UnreachableError(f"cannot resolve {host!r}: {exc.strerror}") from None
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnreachableError(f"cannot resolve {host!r}: {getattr(exc, 'strerror', exc)}"
+                               ) from None
     address = infos[0][4]
     return str(address[0]), int(address[1])

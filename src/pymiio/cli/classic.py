@@ -15,12 +15,16 @@ from typing import Any
 
 import click
 
-from pymiio.cli.errors import EXIT_USAGE, fail, run_guarded
+from pymiio import __version__
+from pymiio.cli.common import Seconds
+from pymiio.cli.errors import EXIT_DEVICE, EXIT_USAGE, fail, run_cli, run_guarded, set_debug
 from pymiio.cli.main import setup_debug_logging
 from pymiio.cli.output import print_json
+from pymiio.protocol.message import outside_strings
 
 
-@click.command(context_settings={"help_option_names": ["--help", "-h"]})
+@click.command("miio-cli", context_settings={"help_option_names": ["--help", "-h"]})
+@click.version_option(__version__, prog_name="miio-cli")
 @click.option("--discover", metavar="all|IP", help="Find all devices, or check one address.")
 @click.option("--info", is_flag=True, help="Show miIO.info of the device at --ip.")
 @click.option("--sendcmd", metavar="JSON", help="Send a JSON command to the device at --ip.")
@@ -28,30 +32,36 @@ from pymiio.cli.output import print_json
 @click.option("--ip", help="Device IP address.")
 @click.option("--bindip", help="Local interface address (the hello goes to its subnet).")
 @click.option("--token", help="Device token (optional where the device reveals it).")
-@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds.")
-@click.option("--debug", is_flag=True, help="Show every packet (tokens masked).")
-def main(discover: str | None, info: bool, sendcmd: str | None, decode: str | None,
-         ip: str | None, bindip: str | None, token: str | None, timeout: float,
-         debug: bool) -> None:
-    """miio-cli: the classic miIO command line (php-miio's flags)."""
+@click.option("--timeout", type=Seconds(0.1, 600), default=5.0, show_default=True,
+              help="Seconds.")
+@click.option("--debug", is_flag=True, help="Show every packet and its JSON (tokens masked).")
+def cli(discover: str | None, info: bool, sendcmd: str | None, decode: str | None,
+        ip: str | None, bindip: str | None, token: str | None, timeout: float,
+        debug: bool) -> None:
+    """miio-cli: the classic miIO command line (php-miio's flags).
+
+    As in the original, --info and --sendcmd may be given together: both run, info first.
+    """
     if debug:
+        set_debug(True)
         setup_debug_logging()
     if discover is not None:
         run_guarded(lambda: _discover(discover, bindip, timeout), debug)
-    elif info:
+    elif info or sendcmd is not None:
         if not ip:
-            fail("--info needs --ip (the device's address)", EXIT_USAGE)
-        run_guarded(lambda: _info(ip, token, timeout), debug)
-    elif sendcmd is not None:
-        if not ip:
-            fail("--sendcmd needs --ip (the device's address)", EXIT_USAGE)
-        message = parse_command(sendcmd)
-        run_guarded(lambda: _sendcmd(ip, token, message, timeout), debug)
+            fail(f"{'--info' if info else '--sendcmd'} needs --ip (the device's address)",
+                 EXIT_USAGE)
+        message = parse_command(sendcmd) if sendcmd is not None else None
+        run_guarded(lambda: _device(ip, token, info, message, timeout), debug)
     elif decode is not None:
         run_guarded(lambda: _decode(decode, token), debug)
     else:
         click.echo(click.get_current_context().get_help())
         fail("nothing to do: give --discover, --info, --sendcmd or --decode", EXIT_USAGE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(cli, argv, "miio-cli")
 
 
 def parse_command(text: str) -> dict[str, Any]:
@@ -60,51 +70,69 @@ def parse_command(text: str) -> dict[str, Any]:
     body = text.strip()
     if len(body) >= 2 and body[0] == body[-1] == "'":
         body = body[1:-1]
-    if re.search(r",\s*,", body):
-        body = re.sub(r",\s*,", ",", body)
+    repaired = outside_strings(body, lambda part: re.sub(r",\s*,", ",", part))
+    if repaired != body:
+        body = repaired
         click.echo("warning: repaired a doubled comma in the command", err=True)
-    try:
-        message = json.loads(body)
-    except json.JSONDecodeError as exc:
-        fail(f"--sendcmd is not valid JSON ({exc.msg}): {text}", EXIT_USAGE)
+    from pymiio.cli.cmd_device import json_argument
+
+    message = json_argument(body, "--sendcmd")
     if not isinstance(message, dict) or "method" not in message:
         fail('--sendcmd needs a JSON object with a "method"', EXIT_USAGE)
     return message
 
 
 def _discover(target: str, bindip: str | None, timeout: float) -> None:
-    from pymiio.discovery import discover_all, discover_one, hello_target
+    """Each device is printed as it answers (the original's live listing)."""
+    from pymiio.discovery import discover, discover_one, hello_target
+
+    async def listing() -> int:
+        count = 0
+        async for device in discover(bind=bindip, timeout=timeout):
+            count += 1
+            _show(device)
+        return count
 
     if target.lower() == "all":
         destination = hello_target(bind=bindip)
         click.echo(f"Sending hello to {destination}:54321 ...")
-        found = asyncio.run(discover_all(bind=bindip, timeout=timeout))
+        count = asyncio.run(listing())
     else:
-        found = [asyncio.run(discover_one(target, timeout=timeout, bind=bindip))]
-    click.echo(f"Found {len(found)} device(s)")
-    for device in found:
-        click.echo(f"  ip: {device.ip}  device type: {device.device_type:04x}  "
-                   f"serial: {device.serial:04x}  device id: {device.device_id}  "
-                   f"token: {device.token.hex if device.token else 'hidden'}")
+        _show(asyncio.run(discover_one(target, timeout=timeout, bind=bindip)))
+        count = 1
+    click.echo(f"Found {count} device(s)")
+    if not count:
+        from pymiio.cli.cmd_discover import empty_hint
+
+        click.echo(f"hint: {empty_hint(bindip, None, False)}", err=True)
 
 
-def _info(ip: str, token: str | None, timeout: float) -> None:
+def _show(device: Any) -> None:
+    click.echo(f"  ip: {device.ip}  device type: {device.device_type:04x}  "
+               f"serial: {device.serial:04x}  device id: {device.device_id}  "
+               f"token: {device.token.hex if device.token else 'hidden'}")
+
+
+def _device(ip: str, token: str | None, info: bool, message: dict[str, Any] | None,
+            timeout: float) -> None:
+    """--info and/or --sendcmd on one device object, in the original's order."""
+    from pymiio.cli.cmd_device import meaning
+    from pymiio.cli.output import mask_result
     from pymiio.sync import Device
 
     with Device(ip, token, timeout=timeout) as device:
-        result = device.info()
-    from pymiio.protocol.dump import mask_tokens
-
-    for key, value in result.items():
-        shown = value if isinstance(value, str | int | float) else json.dumps(value)
-        click.echo(f"{key}: {mask_tokens(str(shown))}")
-
-
-def _sendcmd(ip: str, token: str | None, message: dict[str, Any], timeout: float) -> None:
-    from pymiio.sync import Device
-
-    with Device(ip, token, timeout=timeout) as device:
-        print_json(device.send_raw(message))
+        if info:
+            for key, value in mask_result(device.info()).items():
+                shown = value if isinstance(value, str | int | float) else json.dumps(value)
+                click.echo(f"{key}: {shown}")
+        if message is None:
+            return
+        reply = device.send_raw(message)
+    print_json(mask_result(reply))
+    error = reply.get("error")
+    if error is not None:
+        code = error.get("code") if isinstance(error, dict) else None
+        fail(f"the device answered with error {meaning(code)}", EXIT_DEVICE, "DeviceError")
 
 
 def _decode(text: str, token: str | None) -> None:

@@ -18,12 +18,16 @@ def _tokens(given: tuple[str, ...]) -> list[Token]:
     """--token values first, then MIIO_TOKEN, then every token in the inventory."""
     import os
 
-    from pymiio.inventory import Inventory
+    from pymiio.cli.common import load_inventory, warn
+    from pymiio.errors import InventoryError
 
     tokens = [Token(text) for text in given]
     if os.environ.get("MIIO_TOKEN"):
         tokens.append(Token(os.environ["MIIO_TOKEN"]))
-    tokens += Inventory().tokens()
+    try:
+        tokens += load_inventory().tokens()
+    except InventoryError as exc:  # decoding does not need the inventory: go on without it
+        warn(f"{exc}; decoding without its tokens")
     return list(dict.fromkeys(tokens))
 
 

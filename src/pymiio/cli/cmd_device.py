@@ -2,28 +2,73 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from pymiio.cli.common import device_options, json_option, resolve_target
-from pymiio.cli.errors import EXIT_TOKEN, EXIT_USAGE, debug_enabled, fail, run_guarded
-from pymiio.cli.output import print_json, print_mapping, print_value
-from pymiio.protocol.dump import mask_tokens
+from pymiio.cli.common import Target, device_options, json_option, resolve_target, with_token_source
+from pymiio.cli.errors import (
+    EXIT_DEVICE,
+    EXIT_TOKEN,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    debug_enabled,
+    fail,
+    run_guarded,
+)
+from pymiio.cli.output import mask_result, print_json, print_mapping, print_value
+from pymiio.errors import MiioTimeoutError
+from pymiio.protocol.message import ERROR_MEANINGS
 from pymiio.sync import Device
 
+T = TypeVar("T")
 
-def _device(host: str, token: str | None, timeout: float) -> Device:
+
+def _talk(host: str, token: str | None, timeout: float, action: Callable[[Device], T]) -> T:
+    """Resolve HOST (inventory name or address), open a Device, run ``action`` on it."""
     target = resolve_target(host, token)
-    return Device(target.host, target.token, timeout=timeout)
+    return with_token_source(target, lambda: _with_device(target, timeout, action))
 
 
-def _json_argument(text: str, what: str) -> Any:
+def _with_device(target: Target, timeout: float, action: Callable[[Device], T]) -> T:
+    with Device(target.host, target.token, timeout=timeout) as device:
+        return action(device)
+
+
+def json_argument(text: str, what: str) -> Any:
+    """A JSON argument; malformed, non-finite or too deeply nested is a usage error."""
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            raise ValueError(f"{number} is beyond what a device can take")
+        return value
+
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=finite, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        fail(f"{what} is not valid JSON ({exc.msg}): {text}", EXIT_USAGE)
+        fail(f"{what} is not valid JSON ({exc.msg}): {_short(text)}", EXIT_USAGE)
+    except ValueError as exc:
+        fail(f"{what}: {exc}", EXIT_USAGE)
+    except RecursionError:
+        fail(f"{what} is nested too deeply", EXIT_USAGE)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value a device can take")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
+def meaning(code: Any) -> str:
+    """``-4001 (property not readable)``: a device error code with what it means."""
+    text = ERROR_MEANINGS.get(code) if isinstance(code, int) else None
+    return f"{code} ({text})" if text else str(code)
 
 
 @click.command()
@@ -34,10 +79,9 @@ def _json_argument(text: str, what: str) -> Any:
 def info(host: str, show_token: bool, token: str | None, timeout: float, as_json: bool) -> None:
     """Show HOST's miIO.info (HOST is an address or a name from `miio devices`)."""
     def run() -> None:
-        with _device(host, token, timeout) as device:
-            result = device.info()
-        if not show_token and isinstance(result.get("token"), str):
-            result["token"] = mask_tokens(result["token"])
+        result = _talk(host, token, timeout, lambda device: device.info())
+        if not show_token:
+            result = mask_result(result)
         if as_json:
             print_json(result)
         else:
@@ -50,20 +94,26 @@ def info(host: str, show_token: bool, token: str | None, timeout: float, as_json
 @click.argument("host")
 @click.argument("method")
 @click.argument("params", required=False)
+@click.option("--show-token", is_flag=True, help="Show tokens in the result unmasked.")
 @device_options
 @json_option
-def send(host: str, method: str, params: str | None, token: str | None, timeout: float,
-         as_json: bool) -> None:
+def send(host: str, method: str, params: str | None, show_token: bool, token: str | None,
+         timeout: float, as_json: bool) -> None:
     """Call METHOD on HOST with PARAMS (JSON, default []) and print the result.
 
     Example: miio send kitchen-plug get_prop '["power"]'
     """
-    value = _json_argument(params, "PARAMS") if params else []
+    value = json_argument(params, "PARAMS") if params else []
 
     def run() -> None:
-        with _device(host, token, timeout) as device:
-            result = device.send(method, value)
-        print_json(result) if as_json else print_value(result)
+        result = _talk(host, token, timeout, lambda device: device.send(method, value))
+        if not show_token:
+            result = mask_result(result)
+        if as_json:
+            print_json(result)
+        else:
+            labels = value if method == "get_prop" and isinstance(value, list) else None
+            print_value(result, labels)
 
     run_guarded(run, debug_enabled())
 
@@ -71,14 +121,33 @@ def send(host: str, method: str, params: str | None, token: str | None, timeout:
 @click.command("send-raw")
 @click.argument("host")
 @click.argument("message")
+@click.option("--show-token", is_flag=True, help="Show tokens in the reply unmasked.")
 @device_options
-def send_raw(host: str, message: str, token: str | None, timeout: float) -> None:
-    """Send MESSAGE (a whole JSON command, its id kept) and print the whole reply as JSON."""
+@json_option
+def send_raw(host: str, message: str, show_token: bool, token: str | None, timeout: float,
+             as_json: bool) -> None:
+    """Send MESSAGE (a whole JSON command, its id kept) and print the whole reply as JSON.
+
+    A device ignores an id it has seen; if the caller's id gets no answer, the retries use
+    fresh ids and the reply shown carries the caller's id. A reply with an error exits 5.
+    """
+    command = json_argument(message, "MESSAGE")
+
     def run() -> None:
-        with _device(host, token, timeout) as device:
-            print_json(device.send_raw(message))
+        reply = _talk(host, token, timeout, lambda device: device.send_raw(command))
+        print_json(reply if show_token else mask_result(reply))
+        _exit_on_error_reply(reply)
 
     run_guarded(run, debug_enabled())
+
+
+def _exit_on_error_reply(reply: dict[str, Any]) -> None:
+    error = reply.get("error")
+    if error is not None:
+        code = error.get("code") if isinstance(error, dict) else None
+        text = error.get("message", "") if isinstance(error, dict) else str(error)
+        fail(f"the device answered with error {meaning(code)}: {text}", EXIT_DEVICE,
+             "DeviceError")
 
 
 @click.group()
@@ -89,9 +158,22 @@ def miot() -> None:
 def _pair(text: str) -> tuple[int, int]:
     try:
         first, second = text.split(".")
-        return int(first), int(second)
+        pair = int(first), int(second)
     except ValueError:
-        fail(f"expected SIID.PIID (like 2.1), got {text!r}", EXIT_USAGE)
+        fail(f"expected SIID.PIID (like 2.1), got {_short(text)!r}", EXIT_USAGE)
+    if not all(0 < part < 1000 for part in pair):
+        fail(f"SIID and PIID are numbers from 1 to 999, got {_short(text)!r}", EXIT_USAGE)
+    return pair
+
+
+def _item_errors(items: list[dict[str, Any]]) -> list[str]:
+    return [f"{item.get('siid')}.{item.get('piid', item.get('aiid'))}: error "
+            f"{meaning(item.get('code'))}" for item in items if item.get("code", 0) != 0]
+
+
+def _fail_items(errors: list[str]) -> None:
+    if errors:
+        fail("; ".join(errors), EXIT_DEVICE, "DeviceError")
 
 
 @miot.command("get")
@@ -106,14 +188,15 @@ def miot_get(host: str, properties: tuple[str, ...], token: str | None, timeout:
               for text in properties for s, p in [_pair(text)]]
 
     def run() -> None:
-        with _device(host, token, timeout) as device:
-            result = device.get_properties(wanted)
+        result = _talk(host, token, timeout, lambda device: device.get_properties(wanted))
         if as_json:
             print_json(result)
         else:
             for item in result:
-                shown = item.get("value") if item.get("code") == 0 else f"error {item.get('code')}"
-                click.echo(f"{item.get('siid')}.{item.get('piid')} = {json.dumps(shown)}")
+                if item.get("code", 0) == 0:
+                    click.echo(f"{item.get('siid')}.{item.get('piid')} = "
+                               f"{json.dumps(item.get('value'))}")
+        _fail_items(_item_errors(result))
 
     run_guarded(run, debug_enabled())
 
@@ -128,13 +211,16 @@ def miot_set(host: str, prop: str, value: str, token: str | None, timeout: float
              as_json: bool) -> None:
     """Write PROP (SIID.PIID) = VALUE (JSON), e.g. `miio miot set HOST 2.1 true`."""
     siid, piid = _pair(prop)
-    item = {"did": prop, "siid": siid, "piid": piid, "value": _json_argument(value, "VALUE")}
+    item = {"did": prop, "siid": siid, "piid": piid, "value": json_argument(value, "VALUE")}
 
     def run() -> None:
-        with _device(host, token, timeout) as device:
-            result = device.set_properties([item])
-        print_json(result) if as_json else click.echo(
-            "ok" if result and result[0].get("code") == 0 else f"error {result[0].get('code')}")
+        result = _talk(host, token, timeout, lambda device: device.set_properties([item]))
+        errors = _item_errors(result)
+        if as_json:
+            print_json(result)
+        elif not errors:
+            click.echo("ok")
+        _fail_items(errors)
 
     run_guarded(run, debug_enabled())
 
@@ -144,15 +230,21 @@ def miot_set(host: str, prop: str, value: str, token: str | None, timeout: float
 @click.argument("action_id")
 @click.argument("args", required=False)
 @device_options
+@json_option
 def miot_action(host: str, action_id: str, args: str | None, token: str | None,
-                timeout: float) -> None:
+                timeout: float, as_json: bool) -> None:
     """Run ACTION_ID (SIID.AIID) with ARGS (a JSON list), print the reply as JSON."""
     siid, aiid = _pair(action_id)
-    values = _json_argument(args, "ARGS") if args else []
+    values = json_argument(args, "ARGS") if args else []
+    if not isinstance(values, list):
+        fail("ARGS is a JSON list, like [1, \"a\"]", EXIT_USAGE)
 
     def run() -> None:
-        with _device(host, token, timeout) as device:
-            print_json(device.action(siid, aiid, values))
+        result = _talk(host, token, timeout, lambda device: device.action(siid, aiid, values))
+        print_json(result)
+        code = result.get("code", 0) if isinstance(result, dict) else 0
+        if code != 0:
+            fail(f"{siid}.{aiid}: error {meaning(code)}", EXIT_DEVICE, "DeviceError")
 
     run_guarded(run, debug_enabled())
 
@@ -164,24 +256,48 @@ def miot_action(host: str, action_id: str, args: str | None, token: str | None,
 @click.option("--uid", type=int, default=0, show_default=True, help="Mi account id to bind.")
 @click.option("--name", help="Name to save the device under (default: device-<id>).")
 @device_options
+@json_option
 def provision(host: str, ssid: str, password: str, uid: int, name: str | None,
-              token: str | None, timeout: float) -> None:
-    """Send miIO.config_router to an unprovisioned device and save the token it revealed."""
-    from pymiio.inventory import Entry, Inventory
+              token: str | None, timeout: float, as_json: bool) -> None:
+    """Send miIO.config_router to an unprovisioned device, keeping the token it reveals.
 
+    The token is saved before the device is told to join the network: once provisioned, a
+    device hides its token, so a lost acknowledgement must not lose it.
+    """
     def run() -> None:
-        with _device(host, token, timeout) as device:
+        target = resolve_target(host, token)
+        with Device(target.host, target.token, timeout=timeout) as device:
             hello = device.handshake()
             if device.token is None:
                 fail(f"{host} does not reveal its token: it is provisioned already "
-                     "(reset it, or give --token)", EXIT_TOKEN)
-            info = device.info()
-            device.send("miIO.config_router", {"ssid": ssid, "passwd": password, "uid": uid})
-            assert device.token is not None
-            inventory = Inventory()
-            saved = inventory.add(Entry(name or inventory.name_for(hello.device_id, host),
-                                        host=host, token=device.token.hex,
-                                        model=info.get("model"), device_id=hello.device_id))
-        click.echo(f"provisioned {host}; token saved as {saved.name!r} ({device.token.masked})")
+                     "(reset it, or give --token)", EXIT_TOKEN, "TokenError")
+            saved = _save_revealed(device, name, target.host, hello.device_id)
+            try:
+                device.send("miIO.config_router", {"ssid": ssid, "passwd": password, "uid": uid})
+            except MiioTimeoutError:
+                fail(f"{host} did not acknowledge miIO.config_router; its token is saved as "
+                     f"{saved['name']!r} already: check whether it joined {ssid!r}",
+                     EXIT_UNREACHABLE, "UnreachableError")
+        if as_json:
+            print_json({**saved, "provisioned": True})
+        else:
+            click.echo(f"provisioned {host}; token saved as {saved['name']!r} "
+                       f"({saved['token']})")
 
     run_guarded(run, debug_enabled())
+
+
+def _save_revealed(device: Device, name: str | None, host: str,
+                   device_id: int) -> dict[str, Any]:
+    from pymiio.cli.common import edit_inventory
+    from pymiio.inventory import Entry, as_dict
+
+    assert device.token is not None
+    model: str | None = None
+    with contextlib.suppress(MiioTimeoutError):
+        model = device.info().get("model")
+    with edit_inventory() as inventory:
+        entry = inventory.add(Entry(name or inventory.name_for(device_id, host), host=host,
+                                    token=device.token.hex, device_id=device_id,
+                                    model=model if isinstance(model, str) else None))
+    return as_dict(entry, show_token=False)

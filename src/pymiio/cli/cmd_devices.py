@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from pymiio.cli.common import json_option
+from pymiio.cli.common import Seconds, edit_inventory, json_option, load_inventory, warn
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.output import print_json, print_table
-from pymiio.inventory import Entry, Inventory, as_dict
+from pymiio.inventory import Entry, as_dict
 
 
 @click.group()
@@ -20,13 +20,45 @@ def devices() -> None:
 @click.option("--host", help="Device address.")
 @click.option("--token", help="Device token (32 hex characters).")
 @click.option("--model", help="Model, e.g. chuangmi.plug.m1.")
-def add(name: str, host: str | None, token: str | None, model: str | None) -> None:
-    """Add or update NAME."""
+@click.option("--no-check", is_flag=True, help="Do not ask the device for its model and id.")
+@click.option("--timeout", type=Seconds(0.1, 60), default=2.0, show_default=True,
+              help="Seconds to wait for the device's answer.")
+@json_option
+def add(name: str, host: str | None, token: str | None, model: str | None, no_check: bool,
+        timeout: float, as_json: bool) -> None:
+    """Add or update NAME. With --host and --token, the device is asked for its model and id
+    (it is saved either way; a device that does not answer gets a warning)."""
     def run() -> None:
-        entry = Inventory().add(Entry(name, host=host, token=token, model=model))
-        click.echo(f"saved {entry.name}")
+        entry = Entry(name, host=host, token=token, model=model)
+        with edit_inventory() as inventory:
+            entry = inventory.add(entry)  # checks name, host and token before any traffic
+            if entry.host and entry.token and not no_check:
+                entry = inventory.add(_ask_device(entry, timeout))
+        if as_json:
+            print_json(as_dict(entry, show_token=False))
+        else:
+            click.echo(f"saved {entry.name}"
+                       + (f" ({entry.model}, id {entry.device_id})" if entry.model else ""))
 
     run_guarded(run, debug_enabled())
+
+
+def _ask_device(entry: Entry, timeout: float) -> Entry:
+    """The entry with the model and device id the device reports, when it answers."""
+    from pymiio.errors import MiioError
+    from pymiio.sync import Device
+
+    assert entry.host is not None
+    try:
+        with Device(entry.host, entry.token, timeout=timeout) as device:
+            info = device.info()
+            hello = device.hello
+    except MiioError as exc:
+        warn(f"saved without checking: {exc}")
+        return entry
+    model = info.get("model")
+    return Entry(entry.name, model=model if isinstance(model, str) and not entry.model else None,
+                 device_id=hello.device_id if hello is not None else None)
 
 
 @devices.command("list")
@@ -35,7 +67,7 @@ def add(name: str, host: str | None, token: str | None, model: str | None) -> No
 def list_devices(show_tokens: bool, as_json: bool) -> None:
     """List the named devices."""
     def run() -> None:
-        entries = [as_dict(e, show_tokens) for e in Inventory().entries.values()]
+        entries = [as_dict(e, show_tokens) for e in load_inventory().entries.values()]
         if as_json:
             print_json(entries)
         else:
@@ -48,10 +80,17 @@ def list_devices(show_tokens: bool, as_json: bool) -> None:
 
 @devices.command("remove")
 @click.argument("name")
-def remove(name: str) -> None:
+@json_option
+def remove(name: str, as_json: bool) -> None:
     """Forget NAME."""
     def run() -> None:
-        Inventory().remove(name)
-        click.echo(f"removed {name}")
+        with edit_inventory() as inventory:
+            inventory.remove(name)
+        if as_json:
+            print_json({"removed": name})
+        else:
+            click.echo(f"removed {name}")
 
     run_guarded(run, debug_enabled())
+
+

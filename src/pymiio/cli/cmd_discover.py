@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pymiio.cli.common import json_option
+from pymiio.cli.common import Seconds, json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.output import console, print_json
 from pymiio.discovery import DiscoveredDevice
@@ -23,7 +23,8 @@ COLUMNS = ("ip", "device id", "type", "serial", "model", "token")
 @click.option("--broadcast", help="Broadcast address to send the hello to.")
 @click.option("--network", help="Scan an address range (CIDR) with unicast hellos.")
 @click.option("--mdns", is_flag=True, help="Browse mDNS (_miio._udp.local.) instead.")
-@click.option("--timeout", type=click.FloatRange(0.1, 120), default=3.0, show_default=True)
+@click.option("--timeout", type=Seconds(0.1, 120), default=3.0, show_default=True,
+              help="Seconds to listen for answers.")
 @click.option("--save", is_flag=True, help="Save devices that reveal a token to the inventory.")
 @json_option
 def discover(address: str | None, bind: str | None, broadcast: str | None,
@@ -36,6 +37,9 @@ def discover(address: str | None, bind: str | None, broadcast: str | None,
     options: dict[str, Any] = {"bind": bind, "broadcast": broadcast, "address": address,
                                "network": network, "mdns": mdns, "timeout": timeout}
 
+    if network is not None and sys.stderr.isatty():
+        options["progress"] = _progress
+
     def run() -> list[DiscoveredDevice]:
         return asyncio.run(_run(options, live=not as_json and sys.stdout.isatty()))
 
@@ -46,6 +50,30 @@ def discover(address: str | None, bind: str | None, broadcast: str | None,
         print_json([device.as_dict() for device in found])
     elif not sys.stdout.isatty():
         _print_table(found)
+    if not found and address is None:
+        click.echo(f"hint: {empty_hint(bind, network, mdns)}", err=True)
+
+
+def empty_hint(bind: str | None, network: str | None, mdns: bool) -> str:
+    """What to check when nobody answered (shared with miio-cli)."""
+    if mdns:
+        return ("no device announced itself over mDNS: check that this host is on the devices' "
+                "network and that multicast (UDP 5353) is not blocked")
+    if network:
+        return (f"no host in {network} answered a hello: check the range, that UDP 54321 is "
+                "not blocked by a firewall, and that the devices are on and joined to Wi-Fi")
+    where = f"the subnet of {bind}" if bind else "255.255.255.255 (every interface)"
+    return (f"no device answered the broadcast to {where}: check --bind (an address of the "
+            "interface on the devices' network), that UDP 54321 is not blocked by a firewall, "
+            "or scan the subnet with --network when broadcasts are filtered")
+
+
+def _progress(sent: int, total: int) -> None:
+    if total >= 256:
+        end = "\n" if sent >= total else ""
+        click.echo(f"\rscanning: {sent}/{total} hosts sent a hello", err=True, nl=False)
+        if end:
+            click.echo("", err=True)
 
 
 async def _run(options: dict[str, Any], live: bool) -> list[DiscoveredDevice]:
@@ -85,12 +113,14 @@ def _print_table(found: list[DiscoveredDevice]) -> None:
 
 
 def _save(found: list[DiscoveredDevice]) -> None:
-    from pymiio.inventory import Entry, Inventory
+    """Devices that reveal their token go to the inventory, in one locked write."""
+    from pymiio.cli.common import edit_inventory, report_merge
+    from pymiio.inventory import Entry
 
-    inventory = Inventory()
-    for device in found:
-        if device.token is not None:
-            name = inventory.name_for(device.device_id, device.ip)
-            inventory.add(Entry(name, host=device.ip, token=device.token.hex, model=device.model,
-                                device_id=device.device_id))
-            click.echo(f"saved {name}", err=True)
+    with edit_inventory() as inventory:
+        for device in found:
+            if device.token is not None:
+                name = inventory.name_for(device.device_id, device.ip)
+                report_merge(name, inventory.merge_found(Entry(
+                    name, host=device.ip, token=device.token.hex, model=device.model,
+                    device_id=device.device_id)))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from pymiio.address import is_ipv4
 from pymiio.cli.common import json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.output import print_json, print_table
@@ -53,14 +54,22 @@ def extract(path: Path, password: str | None, save: bool, as_json: bool) -> None
 
 
 def _save(records: list[TokenRecord]) -> None:
-    from pymiio.inventory import Entry, Inventory
+    from pymiio.cli.common import edit_inventory, report_merge, warn
+    from pymiio.errors import InventoryError
+    from pymiio.inventory import Entry
 
-    inventory = Inventory()
-    for record in records:
-        name = _name(record.name) or inventory.name_for(record.device_id, record.ip)
-        inventory.add(Entry(name, host=record.ip, token=record.token.hex, model=record.model,
-                            device_id=record.device_id))
-        click.echo(f"saved {name}", err=True)
+    with edit_inventory() as inventory:
+        for record in records:
+            name = _name(record.name) or inventory.name_for(record.device_id, record.ip)
+            host = record.ip if record.ip and is_ipv4(record.ip) else None
+            try:
+                outcome = inventory.merge_found(Entry(
+                    name, host=host, token=record.token.hex, model=record.model,
+                    device_id=record.device_id))
+            except InventoryError as exc:
+                warn(f"not saved: {exc}")
+                continue
+            report_merge(name, outcome)
 
 
 def _name(text: str | None) -> str | None:

@@ -1,30 +1,68 @@
-"""What the ``miio`` subcommands share: options, and finding a device's address and token."""
+"""What the ``miio`` subcommands share: options, and finding a device's address and token.
+
+Token precedence (docs/cli.md): ``--token``, then the inventory entry's own token when DEVICE is
+an inventory name (or a stored address), then ``MIIO_TOKEN``. An environment variable set for
+one device must not silently override the token stored for another.
+"""
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
+from pymiio.address import check_host, is_ipv4
+from pymiio.cli.errors import set_json_errors
+from pymiio.errors import AddressError, WrongTokenError
 from pymiio.inventory import Entry, Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+class Seconds(click.ParamType):  # type: ignore[type-arg]
+    """A finite number of seconds within bounds (click's FloatRange lets NaN through)."""
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{value} is not between {self.low:g} and {self.high:g} seconds", param, ctx)
+        return number
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    set_json_errors(value)
+    return value
 
 
 def json_option(function: F) -> F:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print the result as JSON.")(function)
+    return click.option("--json", "as_json", is_flag=True, callback=_remember_json,
+                        is_eager=True,
+                        help="Print the result as JSON (and errors as a JSON object on stderr)."
+                        )(function)
 
 
 def device_options(function: F) -> F:
     """``--token`` and ``--timeout`` for commands that talk to one device."""
-    function = click.option("--timeout", type=click.FloatRange(0.1, 600), default=5.0,
+    function = click.option("--timeout", type=Seconds(0.1, 600), default=5.0,
                             show_default=True, help="Seconds for the whole call.")(function)
     return click.option("--token", envvar=None,
-                        help="Device token (else MIIO_TOKEN, else the device inventory).")(function)
+                        help="Device token (else the inventory's, else MIIO_TOKEN).")(function)
 
 
 @dataclass
@@ -32,11 +70,83 @@ class Target:
     host: str
     token: str | None
     entry: Entry | None
+    token_source: str | None = None
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr (results stay alone on stdout)."""
+    click.echo(f"warning: {' '.join(message.split())}", err=True)
+
+
+def load_inventory() -> Inventory:
+    """The inventory, its notes (skipped entries, loose permissions) shown as warnings."""
+    inventory = Inventory()
+    for note in inventory.notes:
+        warn(note)
+    return inventory
+
+
+@contextmanager
+def edit_inventory() -> Iterator[Inventory]:
+    """The inventory locked for a change, its notes shown; saved once at the end."""
+    with Inventory.locked() as inventory:
+        for note in inventory.notes:
+            warn(note)
+        yield inventory
+
+
+def report_merge(name: str, outcome: str) -> None:
+    """What saving a found device did, on stderr; a conflict is a warning."""
+    if outcome == "conflict":
+        warn(f"kept the stored token of {name!r}: the device found claims its id with another "
+             "token (an impostor, or a reset device: update it with miio devices add)")
+    else:
+        click.echo(f"{outcome} {name}", err=True)
 
 
 def resolve_target(name_or_host: str, token: str | None) -> Target:
-    """A named device or an address; its token from --token, MIIO_TOKEN or the inventory."""
-    entry = Inventory().find(name_or_host)
-    host = entry.host if entry is not None and entry.host else name_or_host
-    chosen = token or os.environ.get("MIIO_TOKEN") or (entry.token if entry else None)
-    return Target(host, chosen, entry)
+    """A named device or an address, with its token and where the token came from."""
+    inventory = load_inventory()
+    entry = inventory.find(name_or_host)
+    if entry is None:
+        _check_unknown(name_or_host, inventory)
+        host = name_or_host
+    elif not entry.host:
+        raise AddressError(f"the inventory entry {entry.name!r} has no address "
+                           f"(set one: miio devices add {entry.name} --host ADDRESS)")
+    else:
+        host = entry.host
+    if token:
+        return Target(host, token, entry, "--token")
+    if entry is not None and entry.token:
+        return Target(host, entry.token, entry, f"the inventory entry {entry.name!r}")
+    if os.environ.get("MIIO_TOKEN"):
+        return Target(host, os.environ["MIIO_TOKEN"], entry, "MIIO_TOKEN")
+    return Target(host, None, entry, None)
+
+
+def _check_unknown(text: str, inventory: Inventory) -> None:
+    """Not in the inventory: a dotted quad, or a host name with a dot; bare words are not
+    looked up in DNS (a typo of a device name would otherwise leave the machine)."""
+    if is_ipv4(text) or text == "localhost":
+        return
+    if "." in text and not text.replace(".", "").isdigit():
+        check_host(text)
+        return
+    if text.replace(".", "").isdigit():
+        check_host(text)  # a malformed dotted quad: says so
+    close = difflib.get_close_matches(text, list(inventory.entries), n=3, cutoff=0.5)
+    close += [name for name in inventory.entries if text in name and name not in close]
+    hint = f"; did you mean {', '.join(repr(n) for n in close[:3])}?" if close else \
+        " (add it with: miio devices add NAME --host ADDRESS --token TOKEN)"
+    raise AddressError(f"no device named {text!r} in the inventory{hint} Bare names are not "
+                       "looked up in DNS; give an address or a full host name")
+
+
+def with_token_source(target: Target, action: Callable[[], T]) -> T:
+    """Run ``action``; a wrong-token verdict says which token was tried."""
+    try:
+        return action()
+    except WrongTokenError as error:
+        source = target.token_source or "the device's hello"
+        raise WrongTokenError(f"{error} [token from {source}]") from None

@@ -1,13 +1,20 @@
-"""How failures leave the CLIs: one line on stderr and an exit code per kind of failure."""
+"""How failures leave the CLIs: one line on stderr and an exit code per kind of failure.
+
+Under ``--json`` the line is a JSON object (``{"error": {"message", "type", "exit_code"}}``) so
+scripts never parse prose. Nothing but ``--debug`` shows a traceback, and Ctrl-C exits 130
+wherever it lands (a prompt included).
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
-from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pymiio.errors import (
+    AddressError,
     BackupError,
     CaptureError,
     DeviceError,
@@ -17,8 +24,12 @@ from pymiio.errors import (
     PayloadError,
     ProtocolError,
     TokenError,
+    UsageError,
     WrongTokenError,
 )
+
+if TYPE_CHECKING:
+    import click
 
 EXIT_OK = 0
 EXIT_ERROR = 1          # any other pymiio error
@@ -27,14 +38,29 @@ EXIT_UNREACHABLE = 3    # no answer: timeout, unreachable host
 EXIT_TOKEN = 4          # wrong, missing or malformed token; checksum mismatch
 EXIT_DEVICE = 5         # the device answered with an error
 EXIT_INPUT = 6          # unreadable input: packet, payload, backup, capture, inventory
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 T = TypeVar("T")
+
+_state: dict[str, Any] = {"json": False, "debug": False}
+
+
+def set_json_errors(enabled: bool) -> None:
+    """Errors of this command are printed as JSON objects (set by every ``--json`` option)."""
+    _state["json"] = _state["json"] or enabled
+
+
+def set_debug(enabled: bool) -> None:
+    _state["debug"] = _state["debug"] or enabled
 
 
 def exit_code(error: BaseException) -> int:
     """The exit code for an error; order matters (WrongTokenError is also a timeout)."""
+    if isinstance(error, AddressError | UsageError):
+        return EXIT_USAGE
     if isinstance(error, WrongTokenError | TokenError) or (
-            isinstance(error, ProtocolError) and "token" in str(error)):
+            isinstance(error, ProtocolError) and not isinstance(error, PayloadError)
+            and "token" in str(error)):
         return EXIT_TOKEN
     if isinstance(error, MiioTimeoutError):
         return EXIT_UNREACHABLE
@@ -46,28 +72,68 @@ def exit_code(error: BaseException) -> int:
     return EXIT_ERROR
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print one line on stderr and exit."""
-    sys.stderr.write(f"error: {message}\n")
+def fail(message: str, code: int = EXIT_USAGE, kind: str = "UsageError") -> NoReturn:
+    """Print one line on stderr (a JSON object under ``--json``) and exit."""
+    line = " ".join(message.split())  # one line, whatever the message held
+    if _state["json"]:
+        sys.stderr.write(json.dumps({"error": {"message": line, "type": kind,
+                                               "exit_code": code}}) + "\n")
+    else:
+        sys.stderr.write(f"error: {line}\n")
     raise SystemExit(code)
 
 
-def run_guarded(action: Callable[[], T], debug: bool) -> T:
-    """Run ``action``; a pymiio error becomes one line and its exit code (traceback with debug)."""
+def fail_with(error: BaseException) -> NoReturn:
+    """The one-line report of any exception; a traceback only with ``--debug``."""
+    if _state["debug"]:
+        traceback.print_exception(error)
+    if isinstance(error, KeyboardInterrupt):
+        fail("interrupted", EXIT_INTERRUPTED, "Interrupted")
+    if isinstance(error, MiioError):
+        fail(str(error) or type(error).__name__, exit_code(error), type(error).__name__)
+    if isinstance(error, RecursionError):
+        fail("the input is nested too deeply to read", EXIT_INPUT, "PayloadError")
+    if isinstance(error, MemoryError):
+        fail("the input is too large to read in memory", EXIT_INPUT, "PayloadError")
+    fail(f"internal error: {type(error).__name__}: {error} (run with --debug for the "
+         "traceback)", EXIT_ERROR, type(error).__name__)
+
+
+def run_guarded(action: Callable[[], T], debug: bool = False) -> T:
+    """Run ``action``; any failure becomes one line and its exit code."""
+    set_debug(debug)
     try:
         return action()
-    except MiioError as error:
-        if debug:
-            traceback.print_exc()
-        fail(str(error), exit_code(error))
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
+    except (Exception, KeyboardInterrupt) as error:
+        fail_with(error)
+
+
+def run_cli(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> int:
+    """Run a click command the way both CLIs want: ``--debug`` accepted anywhere before
+    ``--``, click's usage errors as usual (exit 2), everything else through :func:`fail_with`."""
+    import click
+
+    _state.update(json=False, debug=False)
+    args = list(sys.argv[1:] if argv is None else argv)
+    cut = args.index("--") if "--" in args else len(args)
+    if "--debug" in args[:cut] and command.name != "miio-cli":
+        args = ["--debug", *[a for i, a in enumerate(args) if a != "--debug" or i >= cut]]
+    try:
+        result = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.exceptions.Abort as abort:
+        if isinstance(abort.__context__, EOFError):
+            fail("no answer on standard input", EXIT_USAGE)
+        fail("interrupted", EXIT_INTERRUPTED, "Interrupted")
+    except click.ClickException as error:
+        error.show()
+        raise SystemExit(error.exit_code) from None
+    except SystemExit:
+        raise
+    except (Exception, KeyboardInterrupt) as error:
+        fail_with(error)
+    return result if isinstance(result, int) else EXIT_OK
 
 
 def debug_enabled() -> bool:
-    """Whether ``--debug`` was given to the top-level command."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    obj = ctx.find_root().obj if ctx is not None else None
-    return bool(isinstance(obj, dict) and obj.get("debug"))
+    """Whether ``--debug`` was given."""
+    return bool(_state["debug"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
 
 import click
 
 from pymiio import __version__
+from pymiio.cli.errors import run_cli, set_debug
 
 # name -> "module:attribute"; a command's module is imported only when it runs (or for --help).
 COMMANDS = {
@@ -61,29 +61,34 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="miio")
-@click.option("--debug", is_flag=True, help="Log every packet (tokens masked) and show tracebacks.")
+@click.option("--debug", is_flag=True,
+              help="Log every packet and the decrypted JSON (tokens masked), show tracebacks; "
+                   "accepted after the subcommand too.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """miio: talk to Xiaomi miIO devices on the local network."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     if debug:
+        set_debug(True)
         setup_debug_logging()
 
 
 def setup_debug_logging() -> None:
     import logging  # only --debug needs it; keeping it out of start-up keeps --help fast
 
+    logger = logging.getLogger("pymiio")
+    if logger.handlers:
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-    logger = logging.getLogger("pymiio")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 
 
-def main(argv: list[str] | None = None) -> Any:
-    return cli.main(args=argv, prog_name="miio")
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(cli, argv, "miio")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    sys.exit(main())

@@ -7,18 +7,12 @@ JSON, so every dump goes through here rather than printing raw hex.
 from __future__ import annotations
 
 import logging
-import re
-from typing import Final
 
 from pymiio.errors import ProtocolError
 from pymiio.protocol.packet import HEADER_SIZE, parse_packet
+from pymiio.protocol.token import mask_tokens
 
-_TOKEN_IN_TEXT: Final = re.compile(r"(?i)\b([0-9a-f]{4})[0-9a-f]{24}([0-9a-f]{4})\b")
-
-
-def mask_tokens(text: str) -> str:
-    """Mask every 32-hex-digit run in ``text`` (tokens in JSON or hex) to ``abcd…wxyz``."""
-    return _TOKEN_IN_TEXT.sub(r"\1…\2", text)
+__all__ = ["describe", "log_datagram", "log_json", "mask_tokens", "masked_hex"]
 
 
 def masked_hex(data: bytes) -> str:
@@ -52,3 +46,12 @@ def log_datagram(logger: logging.Logger, direction: str, addr: tuple[str, int],
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("%s %s:%d %s %s", direction, addr[0], addr[1], describe(data),
                      masked_hex(data))
+
+
+def log_json(logger: logging.Logger, direction: str, label: str, payload: bytes) -> None:
+    """The decrypted JSON of a request or reply, tokens masked (``--debug``)."""
+    if logger.isEnabledFor(logging.DEBUG):
+        text = payload.decode("utf-8", "replace")
+        if len(text) > 2000:
+            text = text[:2000] + "…"
+        logger.debug("%s %s %s", direction, label, mask_tokens(text))

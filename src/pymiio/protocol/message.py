@@ -13,9 +13,12 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from pymiio.errors import DeviceError, PayloadError
+from pymiio.protocol.token import mask_tokens
 
-_dumps: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_dumps: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                                allow_nan=False).encode
 _loads: Final = json.loads
+_lenient_loads: Final = json.JSONDecoder(strict=False).decode  # control characters in strings
 
 # Error codes seen from devices, with what they mean to a user.
 ERROR_MEANINGS: Final[dict[int, str]] = {
@@ -33,12 +36,18 @@ ERROR_MEANINGS: Final[dict[int, str]] = {
     -4005: "value error",
     -4006: "action in-parameter error",
     -4007: "did error",
+    -5000: "the device failed to run the command",
+    -5002: "the device is busy",
+    -5003: "the device is offline or not ready",
 }
 
 # Device errors worth one retry with a fresh request id.
 RETRYABLE_CODES: Final = frozenset({-9999, -30001})
 
 _TRAILING_JUNK: Final = bytes(range(0, 32)) + b" \x7f"
+# A JSON string literal (an unterminated one runs to the end): repairs act only between them,
+# so a device's "my,,wifi" or "v,007" is never rewritten.
+_STRING: Final = re.compile(r'"(?:[^"\\]|\\.)*"?', re.S)
 _QUIRKS: Final[tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...]] = (
     (re.compile(r"\[\s*,\s*\]"), "[]"),                       # [,]
     (re.compile(r",\s*,"), ","),                              # ,,"otu_stat"
@@ -55,8 +64,14 @@ def encode_request(request_id: int, method: str, params: Any = None) -> bytes:
 
 
 def encode_json(obj: Any) -> bytes:
-    """Compact UTF-8 JSON, the form every payload takes on the wire."""
-    return _dumps(obj).encode()
+    """Compact UTF-8 JSON, the form every payload takes on the wire.
+
+    A value JSON cannot carry (a set, NaN, a cycle, nesting too deep) is a PayloadError.
+    """
+    try:
+        return _dumps(obj).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise PayloadError(f"the command cannot be sent as JSON: {exc}") from None
 
 
 def decode_reply(payload: bytes) -> dict[str, Any]:
@@ -74,15 +89,30 @@ def decode_reply(payload: bytes) -> dict[str, Any]:
     return obj
 
 
+def outside_strings(text: str, fix: Callable[[str], str]) -> str:
+    """``text`` with ``fix`` applied to everything but its JSON string literals."""
+    parts: list[str] = []
+    last = 0
+    for literal in _STRING.finditer(text):
+        parts.append(fix(text[last:literal.start()]))
+        parts.append(literal.group())
+        last = literal.end()
+    parts.append(fix(text[last:]))
+    return "".join(parts)
+
+
 def _repair(body: bytes) -> Any:
     text = body.decode("utf-8", "replace")
-    fixed = text
-    for pattern, replacement in _QUIRKS:
-        fixed = pattern.sub(replacement, fixed)
     try:
-        return _loads(fixed)
+        return _lenient_loads(outside_strings(text, _repair_outside_strings))
     except (ValueError, RecursionError):
         raise PayloadError(f"payload is not valid JSON: {_preview(text)}", text) from None
+
+
+def _repair_outside_strings(fragment: str) -> str:
+    for pattern, replacement in _QUIRKS:
+        fragment = pattern.sub(replacement, fragment)
+    return fragment
 
 
 def result_of(reply: dict[str, Any]) -> Any:
@@ -91,7 +121,7 @@ def result_of(reply: dict[str, Any]) -> Any:
         raise device_error(reply)
     if "result" not in reply:
         raise PayloadError(f"reply has neither result nor error: {_preview(reply)}",
-                           json.dumps(reply))
+                           json.dumps(reply, default=str))
     return reply["result"]
 
 
@@ -119,10 +149,17 @@ def error_code(reply: dict[str, Any]) -> int | None:
 def _int_or(value: Any, default: int) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
 
 
 def _preview(value: Any, limit: int = 120) -> str:
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+    """A short quoted excerpt for error messages; tokens in it are masked."""
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+    else:
+        try:
+            text = str(value)
+        except RecursionError:
+            text = "<too deeply nested>"
+    return repr(mask_tokens(text if len(text) <= limit else text[:limit] + "…"))

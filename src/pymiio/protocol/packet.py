@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from pymiio.errors import ChecksumError, ProtocolError
+from pymiio.errors import ChecksumError, PayloadError, ProtocolError
 from pymiio.protocol.token import Token, is_hidden_token
 
 MAGIC: Final = 0x2131
@@ -22,6 +22,7 @@ HELLO_UNKNOWN: Final = 0xFFFFFFFF
 _HEAD: Final = struct.Struct(">HHIII")
 _HEADER: Final = struct.Struct(">HHIII16s")
 HELLO: Final = bytes.fromhex("21310020" + "ff" * 28)
+MAX_DATAGRAM: Final = 65507  # the largest UDP payload over IPv4
 
 
 class DeviceIdHalves:
@@ -89,6 +90,9 @@ def hello_reply(device_id: int, stamp: int, token: Token | None) -> bytes:
 def build_packet(token: Token, device_id: int, stamp: int, payload: bytes) -> bytes:
     """Encrypt ``payload`` and sign the packet with ``token``."""
     data = token.encrypt(payload)
+    if HEADER_SIZE + len(data) > MAX_DATAGRAM:
+        raise PayloadError(f"the command is too large for one datagram ({len(payload)} bytes of "
+                           f"JSON; a miIO packet holds at most {MAX_DATAGRAM - HEADER_SIZE - 16})")
     head = _HEAD.pack(MAGIC, HEADER_SIZE + len(data), 0, device_id, stamp & 0xFFFFFFFF)
     return head + hashlib.md5(head + token.raw + data).digest() + data
 

@@ -63,6 +63,31 @@ def hello_of(call: Call) -> Hello:
     return call.hello
 
 
+def info_of(value: Any) -> dict[str, Any]:
+    """``miIO.info``'s result as a mapping, whatever shape the firmware gave it."""
+    return value if isinstance(value, dict) else {"result": value}
+
+
+def miot_items(value: Any, expected: int) -> list[dict[str, Any]]:
+    """A ``get_properties``/``set_properties`` result checked for shape: one object per item
+    asked, each with an integer ``code``; anything else is a PayloadError, never a TypeError."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise PayloadError(f"expected a list of property results, got {_shape(value)}")
+    if len(value) != expected:
+        raise PayloadError(f"asked for {expected} properties, the device answered {len(value)}")
+    for item in value:
+        code = item.get("code", 0)
+        if type(code) is not int:
+            item["code"] = -1 if not isinstance(code, float) or code != code or abs(code) > 2**31 \
+                else int(code)
+    return value
+
+
+def _shape(value: Any) -> str:
+    return type(value).__name__ if not isinstance(value, list) else \
+        f"a list of {', '.join(sorted({type(v).__name__ for v in value})) or 'nothing'}"
+
+
 def batches(items: Sequence[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     """Split MIoT property requests: devices reject too many properties in one request."""
     if size < 1:

@@ -17,10 +17,11 @@ Rules (PROTOCOL.md §4-5):
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeGuard
 
 from pymiio.errors import (
     ChecksumError,
@@ -32,6 +33,7 @@ from pymiio.errors import (
     UnreachableError,
     WrongTokenError,
 )
+from pymiio.protocol.dump import log_json
 from pymiio.protocol.message import RETRYABLE_CODES, decode_reply, encode_json, error_code
 from pymiio.protocol.packet import (
     HEADER_SIZE,
@@ -45,6 +47,8 @@ from pymiio.protocol.token import Token
 log = logging.getLogger("pymiio.session")
 
 MAX_ID: Final = 9999
+_FATAL_SEND_ERRNOS: Final = frozenset({errno.EACCES, errno.EPERM, errno.ENETUNREACH,
+                                       errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +102,10 @@ class Hello(DeviceIdHalves):
 class Call:
     """One request from start to outcome. ``request`` None means a bare handshake.
 
-    ``request`` holds the JSON object to send; with ``fixed_id`` its own id is kept on every
-    attempt (``send_raw``), otherwise the session stamps a fresh id into each attempt.
+    ``request`` holds the JSON object to send; with ``fixed_id`` its own id is kept on the first
+    attempt (``send_raw``), and retries after a timeout use fresh ids (a device ignores an id it
+    has seen, so repeating the caller's id could never succeed); the reply then carries the
+    caller's id again. Otherwise the session stamps a fresh id into each attempt.
     """
 
     request: dict[str, Any] | None = None
@@ -111,12 +117,17 @@ class Call:
     attempts: int = 0
     started: float = 0.0
     hello_sent: float = 0.0
+    hellos: int = 0
     deadline: float = 0.0
     timer: float = 0.0
     handshaking: bool = False
     hello_answered: bool = False
     checksum_failures: int = 0
+    bad_payload: PayloadError | None = None
+    network_error: str | None = None
+    fresh_ids: bool = False
     sent_at: dict[int, float] = field(default_factory=dict)
+    resent: set[int] = field(default_factory=set)
 
 
 class Session:
@@ -168,8 +179,8 @@ class Session:
             call.handshaking = True
             return self._arm(call, now, [HELLO])
         if now - self._last_heard > self.policy.silence:
-            return self._arm(call, now, [HELLO, self._command(call, now, skip=0)])
-        return self._arm(call, now, [self._command(call, now, skip=0)])
+            return self._attempt(call, now, skip=0, hello=True)
+        return self._attempt(call, now, skip=0)
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """Feed a datagram from the device's address; returns datagrams to send in answer."""
@@ -192,15 +203,58 @@ class Session:
         call.attempts += 1
         if call.handshaking:
             return self._arm(call, now, [HELLO])
-        skip = 0 if call.fixed_id else self.policy.id_jump
-        return self._arm(call, now, [HELLO, self._command(call, now, skip=skip)])
+        if call.fixed_id and not call.fresh_ids:
+            call.fresh_ids = True
+            log.debug("%s: no answer to the caller's id %r; retrying with fresh ids (a device "
+                      "ignores an id it has seen)", self.label, _request_id(call))
+        return self._attempt(call, now, skip=self.policy.id_jump, hello=True)
+
+    def abort(self, error: MiioError) -> None:
+        """End the call in progress with ``error`` (closed device, cancelled or interrupted
+        caller). Both drivers call this in ``finally``, so a session is never left busy."""
+        call = self.call
+        if call is not None and not call.done:
+            self._finish(call, error=error)
+
+    def send_failed(self, exc: OSError, now: float) -> None:
+        """The driver could not send a datagram (h11's ``send_failed``).
+
+        A refusal that will not change (not permitted, no route, too large) ends the call at
+        once; anything else (ICMP unreachable, a full buffer) counts as loss, which the retries
+        cover, and is named if the call gives up.
+        """
+        call = self.call
+        if call is None or call.done:
+            return
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if exc.errno == errno.EMSGSIZE:
+            self._finish(call, error=PayloadError(
+                f"{self.label}: the command is too large for one datagram ({reason})"))
+        elif exc.errno in _FATAL_SEND_ERRNOS:
+            self._finish(call, error=UnreachableError(
+                f"cannot send to {self.label}: {reason}"
+                + (" (a broadcast address, or a firewall rule?)"
+                   if exc.errno in (errno.EACCES, errno.EPERM) else "")))
+        else:
+            call.network_error = reason
 
     # -- internals ----------------------------------------------------------------------
+
+    def _attempt(self, call: Call, now: float, skip: int, hello: bool = False) -> list[bytes]:
+        """The datagrams of one attempt; a command that cannot be built ends the call at once
+        (this runs inside a driver's datagram or timer callback, where raising would hang it)."""
+        try:
+            command = self._command(call, now, skip)
+        except MiioError as exc:
+            self._finish(call, error=exc)
+            return []
+        return self._arm(call, now, [HELLO, command] if hello else [command])
 
     def _arm(self, call: Call, now: float, datagrams: list[bytes]) -> list[bytes]:
         call.timer = min(now + self.attempt_timeout(call.attempts), call.deadline)
         if datagrams[0] is HELLO:
             call.hello_sent = now
+            call.hellos += 1
         return datagrams
 
     def _usable_token(self) -> Token | None:
@@ -215,10 +269,17 @@ class Session:
         request = call.request
         if not call.fixed_id:
             request = {"id": self.ids.next_id(hello.device_id, skip), **request}
+        elif call.fresh_ids:  # the id goes first, as firmware and other clients expect
+            fresh = self.ids.next_id(hello.device_id, skip)
+            request = {"id": fresh, **{k: v for k, v in request.items() if k != "id"}}
         request_id = request.get("id")
-        if isinstance(request_id, int):
+        if _is_id(request_id):
+            if request_id in call.sent_at:
+                call.resent.add(request_id)  # Karn: a reply to it no longer times the path
             call.sent_at[request_id] = now
-        return build_packet(token, hello.device_id, self.stamp(now), encode_json(request))
+        payload = encode_json(request)
+        log_json(log, "request", self.label, payload)
+        return build_packet(token, hello.device_id, self.stamp(now), payload)
 
     def _heard(self, stamp: int, now: float) -> None:
         self._stamp, self._stamp_at, self._last_heard = stamp, now, now
@@ -240,7 +301,8 @@ class Session:
         call.hello = hello
         if not call.handshaking:
             return []
-        self._sample_rtt(now - call.hello_sent)
+        if call.hellos == 1:  # Karn's rule: after a resend, whose reply is this?
+            self._sample_rtt(now - call.hello_sent)
         if call.request is None:
             self._finish(call)
             return []
@@ -250,7 +312,7 @@ class Session:
                 "(--token, MIIO_TOKEN or the device inventory)"))
             return []
         call.handshaking = False
-        return self._arm(call, now, [self._command(call, now, skip=0)])
+        return self._attempt(call, now, skip=0)
 
     def _on_reply(self, data: bytes, now: float, call: Call) -> list[bytes]:
         try:
@@ -260,30 +322,40 @@ class Session:
             log.debug("%s: dropped a reply whose checksum does not match the token", self.label)
             return []
         except PayloadError as exc:
-            self._finish(call, error=exc)
-            return []
+            return self._bad_payload(call, exc)
         except ProtocolError as exc:
             log.debug("%s: dropped a malformed datagram: %s", self.label, exc)
             return []
         self._heard(packet.stamp, now)
         assert packet.payload is not None
+        log_json(log, "reply", self.label, packet.payload)
         try:
             reply = decode_reply(packet.payload)
         except PayloadError as exc:
-            self._finish(call, error=exc)
-            return []
-        sent = call.sent_at.get(reply.get("id"))  # type: ignore[arg-type]
+            return self._bad_payload(call, exc)
+        reply_id = reply.get("id")
+        sent = call.sent_at.get(reply_id) if _is_id(reply_id) else None
         if sent is None:
-            log.debug("%s: dropped a reply to request id %r (late, duplicate or foreign)",
-                      self.label, reply.get("id"))
+            log.debug("%s: dropped a reply to request id %s (late, duplicate or foreign)",
+                      self.label, _short(reply_id))
             return []
-        self._sample_rtt(now - sent)
+        if reply_id not in call.resent:
+            self._sample_rtt(now - sent)
         if (error_code(reply) in RETRYABLE_CODES and not call.fixed_id
                 and call.attempts < self.policy.retries and now < call.deadline):
             call.attempts += 1
-            return self._arm(call, now, [self._command(call, now, skip=1)])
+            return self._attempt(call, now, skip=1)
+        if call.fresh_ids and call.request is not None and "id" in call.request:
+            reply = {**reply, "id": call.request["id"]}
         call.reply = reply
         self._finish(call)
+        return []
+
+    def _bad_payload(self, call: Call, exc: PayloadError) -> list[bytes]:
+        """A reply that verified but does not decode: keep waiting, as the right reply may
+        follow; if none does, the call ends with this error rather than blaming the token."""
+        call.bad_payload = exc
+        log.debug("%s: dropped a reply that does not decode: %s", self.label, exc)
         return []
 
     def _sample_rtt(self, rtt: float) -> None:
@@ -299,10 +371,14 @@ class Session:
     def _timeout_error(self, call: Call, now: float) -> MiioError:
         waited = now - call.started
         tries = call.attempts + 1
+        network = f"; the network said: {call.network_error}" if call.network_error else ""
         if not call.hello_answered:
             return UnreachableError(
                 f"{self.label} did not answer the handshake ({tries} attempts, {waited:.1f} s): "
-                "is it on and reachable from this network?")
+                f"is it on and reachable from this network?{network}")
+        if call.bad_payload is not None:
+            return PayloadError(f"{self.label} answered, but not with a reply that decodes: "
+                                f"{call.bad_payload}", call.bad_payload.raw)
         if call.checksum_failures:
             return WrongTokenError(
                 f"{self.label} answered with a checksum that does not match the token: "
@@ -310,9 +386,25 @@ class Session:
         if call.request is not None and self.token is not None:
             return WrongTokenError(
                 f"{self.label} answered the handshake but not the command ({tries} attempts, "
-                f"{waited:.1f} s): the token is probably wrong (devices drop such packets)")
+                f"{waited:.1f} s). Likely causes, in order: a request id the device has seen "
+                "already (retried with fresh ids), a device too slow for the timeout (try a "
+                "longer --timeout), a wrong token (devices drop such packets)")
         return MiioTimeoutError(f"{self.label} did not answer within {waited:.1f} s")
 
     def _finish(self, call: Call, error: MiioError | None = None) -> None:
         call.error = error
         call.done = True
+
+
+def _is_id(value: object) -> TypeGuard[int]:
+    """Request ids are integers (a bool is not one); any other JSON type is foreign."""
+    return type(value) is int
+
+
+def _request_id(call: Call) -> object:
+    return None if call.request is None else call.request.get("id")
+
+
+def _short(value: object) -> str:
+    text = repr(value) if isinstance(value, int | str | None) else type(value).__name__
+    return text[:40]

@@ -81,7 +81,7 @@ class Token:
         plain = dec.update(ciphertext) + dec.finalize()
         pad = plain[-1]
         if not 1 <= pad <= 16 or plain[-pad:] != bytes((pad,)) * pad:
-            raise PayloadError("bad PKCS#7 padding after decryption: wrong token?", ciphertext)
+            raise PayloadError("bad PKCS#7 padding after decryption", ciphertext)
         return plain[:-pad]
 
     def __eq__(self, other: object) -> bool:
@@ -106,3 +106,15 @@ def _describe(text: str) -> str:
     if len(text) != 32:
         return f"{len(text)} characters"
     return "characters that are not hexadecimal"
+
+
+_TOKEN_IN_TEXT: Final = re.compile(r"(?i)\b([0-9a-f]{4})[0-9a-f]{24}([0-9a-f]{4})\b")
+
+
+def mask_tokens(text: str) -> str:
+    """Mask every 32-hex-digit run in ``text`` (tokens in JSON or hex) to ``abcd…wxyz``.
+
+    Every preview of device data that can reach a user goes through here: a ``miIO.info``
+    reply or a broken payload may carry the token in clear.
+    """
+    return _TOKEN_IN_TEXT.sub(r"\1…\2", text)
