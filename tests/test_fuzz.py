@@ -4,13 +4,14 @@ The default run uses a few thousand examples; ``make fuzz`` sets PYMIIO_FUZZ_EXA
 """
 
 import contextlib
+import json
 import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pymiio import MiioError, Token
-from pymiio.protocol import build_packet, decode_reply, parse_packet
+from pymiio.protocol import build_packet, decode_reply, hello_reply, parse_packet, rpc
 from pymiio.protocol.session import Call, MemoryIds, Session
 
 from .conftest import TOKEN
@@ -52,12 +53,46 @@ def test_decoder_raises_only_miio_errors(data: bytes) -> None:
         decode_reply(data)
 
 
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
+                                                               max_size=4),
+    max_leaves=12)
+HUGE = st.sampled_from(["1e999", "-1e999", "1e308", "123456789012345678901234567890"])
+
+
+@st.composite
+def hostile_reply(draw: st.DrawFn, request_id: int) -> bytes:
+    """A reply that verifies (right token, right checksum) with hostile JSON inside: ids of
+    every JSON type, codes beyond float range, results of any shape and depth, cut-offs."""
+    reply_id = draw(st.sampled_from(["ID", "null", "[1]", '{"a":1}', "true", "1.5", '"7"']))
+    body = draw(st.sampled_from([
+        '{"id":%s,"result":%s}', '{"id":%s,"error":{"code":%s,"message":"x"}}',
+        '{"id":%s,"error":%s}', '{"id":%s,,"result":%s}', '{"id":%s,"result":%s']))
+    value = draw(HUGE | JSON.map(lambda v: json.dumps(v)))
+    text = body % (str(request_id) if reply_id == "ID" else reply_id, value)
+    return build_packet(TOK, DID, 7, text.encode())
+
+
+DID = 0x0102
+
+
 @fuzz
-@given(st.lists(st.binary(max_size=120) | mutated(), max_size=5))
-def test_session_survives_any_datagrams(datagrams: list[bytes]) -> None:
+@given(st.lists(st.binary(max_size=120) | mutated(), max_size=5), st.data())
+def test_session_survives_any_datagrams(datagrams: list[bytes], data: st.DataObject) -> None:
+    """Random bytes, mutated packets and verified hostile replies: the session raises
+    nothing, and a finished call has a reply object or a pymiio error, and reading its
+    outcome (result, MIoT items) raises pymiio errors only."""
     session = Session(TOK, MemoryIds())
-    call = Call({"method": "get_prop", "params": []})
+    call = Call({"method": "get_properties", "params": [{"siid": 2, "piid": 1}]})
     session.start(call, 0.0)
-    for data in datagrams:
-        session.receive(data, 0.1)
-    assert call.error is None or isinstance(call.error, MiioError)
+    [command] = session.receive(hello_reply(DID, 5, None), 0.01)
+    request_id = json.loads(parse_packet(command, TOK).payload or b"{}")["id"]
+    hostile = data.draw(st.lists(hostile_reply(request_id), max_size=4))
+    for datagram in [*datagrams, *hostile]:
+        session.receive(datagram, 0.1)
+    while not call.done:
+        session.expire(session.timer or 0.0)
+    assert isinstance(call.reply, dict) or isinstance(call.error, MiioError)
+    with contextlib.suppress(MiioError):
+        rpc.miot_items(rpc.result(call), 1)

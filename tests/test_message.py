@@ -46,7 +46,9 @@ def test_firmware_quirks_are_repaired(raw: bytes, expected: dict[str, object]) -
 def test_non_json_keeps_the_raw_text(raw: bytes) -> None:
     with pytest.raises(PayloadError) as info:
         decode_reply(raw)
-    assert info.value.raw is not None
+    kept = info.value.raw
+    text = kept.decode("utf-8", "replace") if isinstance(kept, bytes) else kept
+    assert text == raw.decode("utf-8", "replace")  # what the device said, nothing lost
 
 
 def test_device_errors_carry_code_message_and_meaning() -> None:
@@ -64,3 +66,23 @@ def test_reply_without_result_or_error() -> None:
     with pytest.raises(PayloadError, match="neither result nor error"):
         result_of({"id": 1})
     assert result_of({"id": 1, "result": 0}) == 0
+
+
+def test_repairs_never_touch_string_values() -> None:  # 13.7
+    raw = b'{"id":1,,"result":["my,,wifi","a:,b","v,007","[,]","x\\",,y"],"n":007}'
+    assert decode_reply(raw) == {"id": 1, "result": ["my,,wifi", "a:,b", "v,007", "[,]",
+                                                     'x",,y'], "n": 7}
+
+
+def test_error_codes_beyond_float_range_do_not_crash() -> None:  # 14.12
+    with pytest.raises(DeviceError) as info:
+        result_of(decode_reply(b'{"id":1,"error":{"code":1e999,"message":"x"}}'))
+    assert info.value.code == -1
+
+
+def test_previews_in_errors_mask_tokens() -> None:  # 14.13
+    raw = b'{"token":"2b00042f7481c7b056c4b410d28f33cf", "id": 1'
+    with pytest.raises(PayloadError) as info:
+        decode_reply(raw)
+    assert "2b00042f7481c7b056c4b410d28f33cf" not in str(info.value)
+    assert "2b00…33cf" in str(info.value)

@@ -266,13 +266,26 @@ class AsyncDevice(SessionView):
         return call
 
     def _datagram(self, data: bytes) -> None:
-        self._transmit(self.session.receive(data, asyncio.get_running_loop().time()))
+        try:
+            self._transmit(self.session.receive(data, asyncio.get_running_loop().time()))
+        except Exception as exc:  # a bug or a failing id store: the caller gets it, not the loop
+            self._crash(exc)
         self._settle()
 
     def _expire(self) -> None:
         self._timer = self._timer_at = None
-        self._transmit(self.session.expire(asyncio.get_running_loop().time()))
+        try:
+            self._transmit(self.session.expire(asyncio.get_running_loop().time()))
+        except Exception as exc:
+            self._crash(exc)
         self._settle()
+
+    def _crash(self, exc: Exception) -> None:
+        """End the call with an exception raised while driving it (as the sync face would)."""
+        self.session.abort(MiioError(f"{self.session.label}: {exc}"))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
 
     def _transmit(self, datagrams: list[bytes]) -> None:
         endpoint, address = self._endpoint, self._address
