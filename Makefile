@@ -21,7 +21,7 @@ venv: $(STAMP)
 test: $(STAMP) netns-deps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --cov --cov-report=term
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -86,7 +86,7 @@ class SessionView:
     def token(self) -> Token | None:
         """The token in use: the caller's, or the one the device revealed."""
         session = self.session
-        return session.token or (session.hello.token if session.hello else None)
+        return session.token or session.revealed
 
     @property
     def hello(self) -> Hello | None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shlex
 import subprocess
 import sys
 import tempfile
 
 TOKEN = "2b00042f7481c7b056c4b410d28f33cf"
-HOST = "127.0.77.1"
 
 
 def _run(*argv: str) -> None:
@@ -29,11 +29,17 @@ _ENTRY = ("import sys; from pymiio.cli import main, classic;"
 
 
 def main() -> int:
-    env_dir = tempfile.mkdtemp(prefix="pymiio-demo-")
-    os.environ["PYMIIO_CONFIG_DIR"] = os.path.join(env_dir, "config")
-    os.environ["PYMIIO_CACHE_DIR"] = os.path.join(env_dir, "cache")
+    """The demo's inventory (it holds a token) lives in a temporary folder removed at the end;
+    its devices get a random 127.X.77.0/24 block so two demos on one machine do not collide."""
+    with tempfile.TemporaryDirectory(prefix="pymiio-demo-") as env_dir:
+        os.environ["PYMIIO_CONFIG_DIR"] = os.path.join(env_dir, "config")
+        os.environ["PYMIIO_CACHE_DIR"] = os.path.join(env_dir, "cache")
+        return _demo(f"127.{random.randint(16, 249)}.77.1")
+
+
+def _demo(host: str) -> int:
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "pymiio.cli.main", "simulate", "--host", HOST, "--count", "3",
+        [sys.executable, "-m", "pymiio.cli.main", "simulate", "--host", host, "--count", "3",
          "--token", TOKEN, "--json", "--duration", "120"], stdout=subprocess.PIPE, text=True)
     try:
         assert simulator.stdout is not None

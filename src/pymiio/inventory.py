@@ -172,7 +172,10 @@ class Inventory:
 
 
 def _entry(name: str, data: Any, error: type[Exception] = ValueError) -> Entry:
-    """An Entry from stored data, every field checked (``error`` is raised otherwise)."""
+    """An Entry from stored data, every field checked (``error`` is raised otherwise).
+
+    For a new entry (``error`` a MiioError) a bad host or token raises its own AddressError
+    or TokenError, so the command line says what to fix with the right exit code."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise error(f"bad device name {str(name)[:64]!r}: letters, digits, '-', '_' and '.' "
                     "only, at most 64")
@@ -190,6 +193,8 @@ def _entry(name: str, data: Any, error: type[Exception] = ValueError) -> Entry:
                 raise error("token is not text")
             token = Token(token).hex
     except MiioError as exc:
+        if issubclass(error, MiioError):
+            raise
         raise error(str(exc)) from None
     if model is not None and (not isinstance(model, str) or len(model) > 128):
         raise error("model is not a short text")

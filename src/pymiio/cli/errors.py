@@ -87,7 +87,11 @@ def fail_with(error: BaseException) -> NoReturn:
     """The one-line report of any exception; a traceback only with ``--debug``."""
     if _state["debug"]:
         traceback.print_exception(error)
-    if isinstance(error, KeyboardInterrupt):
+    import click
+
+    if isinstance(error, click.exceptions.Abort) and isinstance(error.__context__, EOFError):
+        fail("no answer on standard input", EXIT_USAGE)
+    if isinstance(error, KeyboardInterrupt | click.exceptions.Abort):
         fail("interrupted", EXIT_INTERRUPTED, "Interrupted")
     if isinstance(error, MiioError):
         fail(str(error) or type(error).__name__, exit_code(error), type(error).__name__)
@@ -113,23 +117,22 @@ def run_cli(command: click.Command, argv: Sequence[str] | None, prog_name: str) 
     ``--``, click's usage errors as usual (exit 2), everything else through :func:`fail_with`."""
     import click
 
+    from pymiio.cli.main import reset_debug_logging
+
     _state.update(json=False, debug=False)
+    reset_debug_logging()
     args = list(sys.argv[1:] if argv is None else argv)
     cut = args.index("--") if "--" in args else len(args)
     if "--debug" in args[:cut] and command.name != "miio-cli":
         args = ["--debug", *[a for i, a in enumerate(args) if a != "--debug" or i >= cut]]
     try:
         result = command.main(args=args, prog_name=prog_name, standalone_mode=False)
-    except click.exceptions.Abort as abort:
-        if isinstance(abort.__context__, EOFError):
-            fail("no answer on standard input", EXIT_USAGE)
-        fail("interrupted", EXIT_INTERRUPTED, "Interrupted")
     except click.ClickException as error:
         error.show()
         raise SystemExit(error.exit_code) from None
     except SystemExit:
         raise
-    except (Exception, KeyboardInterrupt) as error:
+    except (Exception, KeyboardInterrupt) as error:  # click.Abort included
         fail_with(error)
     return result if isinstance(result, int) else EXIT_OK
 

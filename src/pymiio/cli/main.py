@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import click
 
@@ -75,15 +76,38 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def setup_debug_logging() -> None:
+    """Debug lines on stderr: every packet and the decrypted JSON, tokens masked."""
     import logging  # only --debug needs it; keeping it out of start-up keeps --help fast
 
+    class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to whatever sys.stderr is now (tests swap it between invocations)."""
+
+        @property
+        def stream(self) -> Any:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: Any) -> None:
+            pass
+
     logger = logging.getLogger("pymiio")
-    if logger.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-    logger.addHandler(handler)
+    if not any(h.get_name() == "pymiio-debug" for h in logger.handlers):
+        handler = _Stderr()
+        handler.set_name("pymiio-debug")
+        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+
+
+def reset_debug_logging() -> None:
+    """Undo :func:`setup_debug_logging` (one process may run several commands: tests)."""
+    logging = sys.modules.get("logging")
+    if logging is None:
+        return
+    logger = logging.getLogger("pymiio")
+    for handler in [h for h in logger.handlers if h.get_name() == "pymiio-debug"]:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
 
 
 def main(argv: list[str] | None = None) -> int:

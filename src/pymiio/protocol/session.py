@@ -140,6 +140,7 @@ class Session:
         self.policy = policy or RetryPolicy()
         self.label = label
         self.hello: Hello | None = None
+        self.revealed: Token | None = None  # kept once seen: a device hides it when provisioned
         self.call: Call | None = None
         self._stamp = 0
         self._stamp_at = 0.0
@@ -258,14 +259,13 @@ class Session:
         return datagrams
 
     def _usable_token(self) -> Token | None:
-        if self.token is not None:
-            return self.token
-        return self.hello.token if self.hello is not None else None
+        return self.token if self.token is not None else self.revealed
 
     def _command(self, call: Call, now: float, skip: int) -> bytes:
         token = self._usable_token()
         hello = self.hello
-        assert token is not None and hello is not None and call.request is not None
+        if token is None or hello is None or call.request is None:
+            raise TokenError(f"{self.label}: no token to sign the command with")
         request = call.request
         if not call.fixed_id:
             request = {"id": self.ids.next_id(hello.device_id, skip), **request}
@@ -294,6 +294,8 @@ class Session:
             return []
         hello = Hello(packet.device_id, packet.stamp, packet.revealed_token)
         self.hello = hello
+        if hello.token is not None:
+            self.revealed = hello.token
         self._heard(packet.stamp, now)
         if call is None or call.done:
             return []
