@@ -112,3 +112,27 @@ def test_mdns_names() -> None:
     assert parse_mdns_name("printer._ipp._tcp.local.") is None
     assert parse_mdns_name(service_name("zhimi.airpurifier.ma4", 42)) == (
         "zhimi.airpurifier.ma4", 42)
+
+
+class _RecordingZeroconf:
+    """Stands in for AsyncZeroconf and records which interfaces it was asked to use."""
+
+    seen: list[object] = []
+
+    def __init__(self, interfaces: object = None, **kwargs: object) -> None:
+        _RecordingZeroconf.seen.append(interfaces)
+        raise RuntimeError("recorded")
+
+
+async def test_mdns_stays_on_the_bound_interface(monkeypatch: pytest.MonkeyPatch) -> None:  # 13.24
+    import zeroconf.asyncio
+
+    from pymiio.simulator.mdns import announce
+
+    monkeypatch.setattr(zeroconf.asyncio, "AsyncZeroconf", _RecordingZeroconf)
+    _RecordingZeroconf.seen.clear()
+    with pytest.raises(RuntimeError, match="recorded"):
+        await discover_all(mdns=True, bind="127.0.0.1", timeout=0.2)
+    with pytest.raises(RuntimeError, match="recorded"):
+        await announce(Simulator(make_devices(f"{NET}.47.1", 2, token=TOKEN)))
+    assert _RecordingZeroconf.seen == [["127.0.0.1"], [f"{NET}.47.1", f"{NET}.47.2"]]

@@ -229,13 +229,13 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert empty.returncode == 6 and "stopped keeping them" in empty.stderr
 
 
-def test_cli_asks_for_the_password_on_a_terminal(tmp_path: Path) -> None:
+def _prompting(path: Path) -> tuple[subprocess.Popen[bytes], int, bytes]:
+    """``tokens extract`` on a pseudo-terminal, once it shows the password prompt."""
     import os
     import pty
     import select
     import time
 
-    path = _write(tmp_path, "backup.ab", fx.android_backup(password="typed-secret"))
     controller, terminal = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "pymiio.cli.main", "tokens", "extract",
                                 str(path), "--json"], stdin=terminal, stdout=terminal,
@@ -243,12 +243,20 @@ def test_cli_asks_for_the_password_on_a_terminal(tmp_path: Path) -> None:
     os.close(terminal)
     seen = b""
     deadline = time.monotonic() + 30
+    while b"password" not in seen and time.monotonic() < deadline:
+        if select.select([controller], [], [], 0.5)[0]:
+            seen += os.read(controller, 1024)
+    assert b"backup password" in seen
+    return process, controller, seen
+
+
+def _drain(process: subprocess.Popen[bytes], controller: int, seen: bytes) -> bytes:
+    import os
+    import select
+    import time
+
+    deadline = time.monotonic() + 30
     try:
-        while b"password" not in seen and time.monotonic() < deadline:
-            if select.select([controller], [], [], 0.5)[0]:
-                seen += os.read(controller, 1024)
-        assert b"backup password" in seen
-        os.write(controller, b"typed-secret\n")
         while process.poll() is None and time.monotonic() < deadline:
             if select.select([controller], [], [], 0.5)[0]:
                 try:
@@ -260,6 +268,27 @@ def test_cli_asks_for_the_password_on_a_terminal(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
         os.close(controller)
+    return seen
+
+
+def test_cli_asks_for_the_password_on_a_terminal(tmp_path: Path) -> None:
+    import os
+
+    path = _write(tmp_path, "backup.ab", fx.android_backup(password="typed-secret"))
+    process, controller, seen = _prompting(path)
+    os.write(controller, b"typed-secret\n")
+    seen = _drain(process, controller, seen)
     assert process.returncode == 0, seen.decode(errors="replace")
     assert b"typed-secret" not in seen.split(b"backup password", 1)[1]  # not echoed
     assert fx.DEVICES[0]["token"].encode() in seen
+
+
+def test_ctrl_c_at_the_password_prompt_exits_130(tmp_path: Path) -> None:  # 13.23
+    import signal
+
+    path = _write(tmp_path, "backup.ab", fx.android_backup(password="typed-secret"))
+    process, controller, seen = _prompting(path)
+    process.send_signal(signal.SIGINT)
+    seen = _drain(process, controller, seen)
+    assert process.returncode == 130, seen.decode(errors="replace")
+    assert b'"message": "interrupted"' in seen and b"Traceback" not in seen  # --json: JSON

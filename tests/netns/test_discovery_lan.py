@@ -18,7 +18,9 @@ DISCOVER = """
 import asyncio, json, sys
 from pymiio.discovery import discover_all
 mode = sys.argv[1]
-options = {"bind": sys.argv[2]} if mode == "broadcast" else {"mdns": True}
+options = {"bind": sys.argv[2]}
+if mode == "mdns":
+    options["mdns"] = True
 found = asyncio.run(discover_all(timeout=float(sys.argv[3]), **options))
 print(json.dumps([d.as_dict() for d in found]))
 """
@@ -53,8 +55,8 @@ def test_broadcast_with_bind_and_mdns_across_a_bridge() -> None:
             revealed = {d["ip"]: d["token"] for d in found}
             assert revealed == {device_hosts[0][1]: TOKEN, device_hosts[1][1]: None}
 
-            by_mdns = _discover(net.run(client, sys.executable, "-c", DISCOVER, "mdns", "-",
-                                        "4"))
+            by_mdns = _discover(net.run(client, sys.executable, "-c", DISCOVER, "mdns",
+                                        client_ip, "4"))
             assert sorted(d["ip"] for d in by_mdns) == sorted(a for _, a in device_hosts)
             assert {d["model"] for d in by_mdns} == {"zhimi.airpurifier.ma4"}
             assert all("hello" in d["sources"] and d["stamp"] for d in by_mdns)

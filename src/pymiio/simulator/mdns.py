@@ -30,10 +30,12 @@ class Announcer:
 
 
 async def announce(simulator: Simulator) -> Announcer:
+    """Register every device, on the devices' own interfaces only (never every interface of
+    the machine: a simulator must not advertise fake devices on a real network)."""
     from zeroconf import ServiceInfo
     from zeroconf.asyncio import AsyncZeroconf
 
-    azc = AsyncZeroconf()
+    azc = AsyncZeroconf(interfaces=sorted({device.host for device in simulator.devices}))
     infos: list[object] = []
     for device in simulator.devices:
         info = ServiceInfo(
