@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 import pytest
 
@@ -117,7 +118,7 @@ def test_mdns_names() -> None:
 class _RecordingZeroconf:
     """Stands in for AsyncZeroconf and records which interfaces it was asked to use."""
 
-    seen: list[object] = []
+    seen: ClassVar[list[object]] = []
 
     def __init__(self, interfaces: object = None, **kwargs: object) -> None:
         _RecordingZeroconf.seen.append(interfaces)
