@@ -257,3 +257,12 @@ def test_bad_files_and_names_are_clear_errors(private_dirs: Path) -> None:
     assert broken.returncode == 1 and "not valid TOML" in broken.stderr
     outside = miio("simulate", "--host", "10.1.2.3", "--duration", "0")
     assert outside.returncode == 1 and "outside 127.0.0.0/8" in outside.stderr
+
+
+def test_demo_leaves_no_inventory_behind(tmp_path: Path) -> None:  # 13.23
+    done = subprocess.run([sys.executable, "-m", "pymiio.demo"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "TMPDIR": str(tmp_path),
+                                            "PYMIIO_DEMO_NET": NET})
+    assert done.returncode == 0, done.stderr
+    assert "demo finished" in done.stdout and "kitchen-plug" in done.stdout
+    assert list(tmp_path.iterdir()) == []  # the temporary inventory (with a token) is gone

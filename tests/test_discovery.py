@@ -137,3 +137,12 @@ async def test_mdns_stays_on_the_bound_interface(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(RuntimeError, match="recorded"):
         await announce(Simulator(make_devices(f"{NET}.47.1", 2, token=TOKEN)))
     assert _RecordingZeroconf.seen == [["127.0.0.1"], [f"{NET}.47.1", f"{NET}.47.2"]]
+
+
+async def test_range_scans_report_progress() -> None:  # 13.22
+    seen: list[tuple[int, int]] = []
+    async with Simulator(make_devices(f"{NET}.48.1", token=TOKEN), broadcast=False):
+        found = await discover_all(network=f"{NET}.48.0/24", timeout=1.0, concurrency=100,
+                                   progress=lambda sent, total: seen.append((sent, total)))
+    assert [d.ip for d in found] == [f"{NET}.48.1"]
+    assert seen == [(100, 254), (200, 254), (254, 254)]

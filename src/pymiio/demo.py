@@ -34,7 +34,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pymiio-demo-") as env_dir:
         os.environ["PYMIIO_CONFIG_DIR"] = os.path.join(env_dir, "config")
         os.environ["PYMIIO_CACHE_DIR"] = os.path.join(env_dir, "cache")
-        return _demo(f"127.{random.randint(16, 249)}.77.1")
+        block = os.environ.get("PYMIIO_DEMO_NET") or f"127.{random.randint(16, 249)}"
+        return _demo(f"{block}.77.1")
 
 
 def _demo(host: str) -> int:
