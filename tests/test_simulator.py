@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 
@@ -186,8 +187,38 @@ unprovisioned = true
     assert devices[2].profile.model == "acme.custom.v1" and not devices[2].provisioned
     assert faults == {"seed": 3}
     (tmp_path / "bad.toml").write_text("[[device]]\nport = 1\n")
-    with pytest.raises(SimulatorError, match="bad \\[\\[device\\]\\] entry"):
+    with pytest.raises(SimulatorError, match=r"\[\[device\]\] #1: unknown keys \['port'\]"):
         load_config(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('host = "127.0.0.5"\ncount = 20000000', "count must be a whole number from 1 to 65536"),
+    ('host = "127.0.0.5"\ncount = -5', "count must be a whole number"),
+    ('host = "127.0.0.5"\ncount = 1e400', "count must be a whole number"),
+    ('host = "127.0.0.5"\ncount = true', "count must be a whole number"),
+    ('host = "10.1.2.3"', "outside 127.0.0.0/8"),
+    ('host = "127.255.255.250"\ncount = 60000', "outside 127.0.0.0/8"),
+    ('host = "127.0.0"', "not an IPv4 device address"),
+    ('host = "127.0.0.5"\ntoken = "abc"', "token"),
+    ('host = "127.0.0.5"\nmiot = [{siid = "x", piid = 1}]', "miot.siid must be a whole number"),
+    ('host = "127.0.0.5"\nmax_props = 0', "max_props must be"),
+])
+def test_hostile_simulator_configs_are_refused_before_anything_is_built(
+        tmp_path: Path, body: str, message: str) -> None:  # 14.17
+    path = tmp_path / "hostile.toml"
+    path.write_text("[[device]]\n" + body + "\n")
+    with pytest.raises(SimulatorError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_hostile_fault_settings_and_deep_nesting_are_refused(tmp_path: Path) -> None:  # 14.17
+    path = tmp_path / "faults.toml"
+    path.write_text('[faults]\ndrop = 1e400\n[[device]]\nhost = "127.0.0.5"\n')
+    with pytest.raises(SimulatorError, match="faults.drop must be a number"):
+        load_config(path)
+    path.write_text("x = " + "[" * 50000 + "]" * 50000 + "\n")
+    with pytest.raises(SimulatorError, match="nested too deeply|not valid TOML"):
+        load_config(path)
 
 
 # -- python-miio, the independent peer, as a client ------------------------------------
@@ -297,3 +328,17 @@ def test_simulate_command_json_ready_line_and_clean_stop() -> None:
         _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     assert "simulator stopped" in err
+
+
+@pytest.mark.parametrize("params", [
+    [{"siid": [2], "piid": 1}], [{"siid": {"a": 1}, "piid": 1}], [{"siid": 2, "piid": None}],
+    [[2, 1]], "x", [{"siid": 1e400, "piid": 1}]])
+def test_malformed_miot_params_get_an_error_reply_not_a_traceback(
+        params: object, caplog: pytest.LogCaptureFixture) -> None:  # 14.17
+    [device] = make_devices("127.0.0.2", token=TOKEN, profile="airpurifier")
+    reply = device.dispatch_request({"id": 5, "method": "get_properties", "params": params})
+    assert reply == {"id": 5, "error": {"code": -5005, "message": "params error"}}
+    action = device.dispatch_request({"id": 6, "method": "action",
+                                      "params": {"siid": [4], "aiid": 1}})
+    assert action is not None and action["error"]["code"] == -5005
+    assert "Traceback" not in caplog.text

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from pymiio.capture_files import Note, read_frames
 from pymiio.errors import CaptureError, MiioError, PayloadError, ProtocolError
+from pymiio.paths import check_regular
 from pymiio.protocol.message import decode_reply
 from pymiio.protocol.packet import PORT, Packet, parse_packet
 from pymiio.protocol.token import Token
@@ -113,52 +114,42 @@ class CaptureReport:
 
     def as_list(self) -> list[dict[str, Any]]:
         """The packets in order, closed by a ``{"kind": "summary", "devices": [...]}`` record."""
-        return [*self.records, {"kind": "summary",
-                                "devices": [d.as_dict() for d in self.devices]}]
+        return [*self.records, summary_record(self.devices)]
+
+
+def summary_record(devices: Iterable[DeviceSummary]) -> dict[str, Any]:
+    return {"kind": "summary", "devices": [d.as_dict() for d in devices]}
 
 
 def decode_capture(path: Path, tokens: Iterable[Token] = ()) -> CaptureReport:
     """Decode every UDP datagram to or from port 54321 in a pcap or pcapng file, in order."""
+    devices: list[DeviceSummary] = []
+    records = list(iter_capture(path, tokens, devices))
+    return CaptureReport(records, devices)
+
+
+def iter_capture(path: Path, tokens: Iterable[Token] = (),
+                 devices: list[DeviceSummary] | None = None) -> Iterator[dict[str, Any]]:
+    """:func:`decode_capture` as a stream: one record at a time, so a large capture costs
+    memory per device, not per packet. ``devices`` is filled with the summaries at the end."""
     reading = _Reading(list(dict.fromkeys(tokens)))
-    records: list[dict[str, Any]] = []
     try:
+        size = check_regular(path).st_size
         handle = path.open("rb")
     except OSError as exc:
         raise CaptureError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except MiioError as exc:
+        raise CaptureError(str(exc)) from None
     with handle:
-        for timestamp, frame_or_note in _frames(handle, path):
-            if isinstance(frame_or_note, str):
-                records.append({"time": timestamp, "kind": "unreadable", "note": frame_or_note})
+        for item in read_frames(handle, size, str(path)):
+            if isinstance(item, Note):
+                yield {"time": 0.0, "kind": item.kind, "note": str(item)}
                 continue
-            record = _datagram_record(timestamp, frame_or_note, reading)
+            record = _datagram_record(item[0], (item[1], item[2]), reading)
             if record is not None:
-                records.append(record)
-    return CaptureReport(records, list(reading.devices.values()))
-
-
-def _frames(handle: BinaryIO, path: Path) -> Iterator[tuple[float, tuple[int, bytes] | str]]:
-    """(time, (link type, frame)) for each frame; a string instead of a frame says what broke."""
-    import dpkt
-
-    magic = handle.read(4)
-    handle.seek(0)
-    try:
-        reader: Any = (dpkt.pcapng.Reader(handle) if magic == b"\x0a\x0d\x0d\x0a"
-                       else dpkt.pcap.Reader(handle))
-    except (ValueError, dpkt.dpkt.Error, EOFError, struct.error) as exc:
-        raise CaptureError(f"{path} is not a pcap or pcapng file ({exc or 'bad header'})"
-                           ) from None
-    link = reader.datalink()
-    iterator = iter(reader)
-    while True:
-        try:
-            timestamp, frame = next(iterator)
-        except StopIteration:
-            return
-        except (ValueError, dpkt.dpkt.Error, EOFError, struct.error) as exc:
-            yield 0.0, f"the file ends in a truncated or corrupt record ({exc or 'short read'})"
-            return
-        yield float(timestamp), (link, bytes(frame))
+                yield record
+    if devices is not None:
+        devices.extend(reading.devices.values())
 
 
 def _ip_payload(link: int, frame: bytes) -> bytes | None:

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - Windows has no fcntl; ids are then per
 
 log = logging.getLogger("pymiio.ids")
 
-LOCK_WAIT = 2.0  # seconds to wait for another process's reservation before using memory ids
+LOCK_WAIT = 0.5  # seconds to wait for another process's reservation before using memory ids
 
 
 class _Blocks:

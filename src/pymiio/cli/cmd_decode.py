@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pymiio.capture import decode_capture, decode_packet, parse_hex, pretty_payload
+from pymiio.capture import (
+    DeviceSummary,
+    decode_packet,
+    iter_capture,
+    parse_hex,
+    pretty_payload,
+    summary_record,
+)
 from pymiio.cli.common import json_option
 from pymiio.cli.errors import EXIT_USAGE, debug_enabled, fail, run_guarded
-from pymiio.cli.output import print_json, print_table
+from pymiio.cli.output import finite, print_json, print_table
 from pymiio.protocol.token import Token
 
 
@@ -34,7 +44,7 @@ def _tokens(given: tuple[str, ...]) -> list[Token]:
 @click.command()
 @click.argument("packet", required=False)
 @click.option("--token", "tokens", multiple=True, help="Token to try (repeatable).")
-@click.option("--pcap", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--pcap", type=click.Path(path_type=Path),
               help="Decode every miIO datagram of a pcap or pcapng file.")
 @json_option
 def decode(packet: str | None, tokens: tuple[str, ...], pcap: Path | None,
@@ -46,8 +56,12 @@ def decode(packet: str | None, tokens: tuple[str, ...], pcap: Path | None,
     def run() -> None:
         known = _tokens(tokens)
         if pcap is not None:
-            report = decode_capture(pcap, known)
-            print_json(report.as_list()) if as_json else _show_capture(report.as_list())
+            devices: list[DeviceSummary] = []
+            records = iter_capture(pcap, known, devices)
+            if as_json:
+                _stream_json(records, devices)
+            else:
+                _stream_lines(records, devices)
         else:
             assert packet is not None
             record = decode_packet(parse_hex(packet), known)
@@ -72,20 +86,32 @@ def show_packet(record: dict[str, Any]) -> None:
         click.echo(f"warning: {record['payload_error']}", err=True)
 
 
-def _show_capture(records: list[dict[str, Any]]) -> None:
-    *packets, summary = records
-    rows = []
-    for item in packets:
+def _stream_json(records: Iterator[dict[str, Any]], devices: list[DeviceSummary]) -> None:
+    """The JSON list written record by record, so a large capture never sits in memory."""
+    write = sys.stdout.write
+    write("[\n")
+    for record in records:
+        write(_compact(record) + ",\n")
+    write(_compact(summary_record(devices)) + "\n]\n")
+
+
+def _compact(record: dict[str, Any]) -> str:
+    return json.dumps(finite(record), ensure_ascii=False, default=str, allow_nan=False)
+
+
+def _stream_lines(records: Iterator[dict[str, Any]], devices: list[DeviceSummary]) -> None:
+    """One line per datagram as it is decoded, then the devices as a table."""
+    write = sys.stdout.write
+    for item in records:
         detail = item.get("note") or ""
         if item.get("payload") is not None:
-            detail = pretty_payload(item["payload"]).replace("\n", " ")
+            detail = json.dumps(finite(item["payload"]), ensure_ascii=False)
         elif item.get("checksum_ok") is False:
             detail = "no token fits"
         elif item.get("revealed_token"):
             detail = f"token revealed: {item['revealed_token']}"
-        rows.append((f"{item['time']:.6f}", item.get("source", ""), item.get("destination", ""),
-                     item.get("direction", ""), item["kind"], detail))
-    print_table("packets", ("time", "source", "destination", "direction", "kind", "data"), rows)
+        write(f"{item['time']:.6f}  {item.get('source', ''):>21}  "
+              f"{item.get('destination', ''):<21}  {item.get('direction', ''):<11}  "
+              f"{item['kind']:<11}  {detail}\n")
     print_table("devices", ("address", "device id", "packets", "decoded"), [
-        (d["ip"], d["device_id"], d["packets"], "yes" if d["token_found"] else "no")
-        for d in summary["devices"]])
+        (d.ip, d.device_id, d.packets, "yes" if d.decoded else "no") for d in devices])

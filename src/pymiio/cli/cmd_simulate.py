@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from pymiio.cli.common import Seconds
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.simulator import BUILTIN, QUIRKS, Simulator, make_devices
 from pymiio.simulator.config import build_faults, load_config
@@ -35,14 +36,14 @@ from pymiio.simulator.config import build_faults, load_config
 @click.option("--mdns", is_flag=True, help="Announce the devices as _miio._udp.local.")
 @click.option("--seed", type=int, help="Seed for random tokens and faults (repeatable runs).")
 @click.option("--drop", type=click.FloatRange(0, 1), help="Chance to lose each datagram.")
-@click.option("--delay", type=click.FloatRange(0), help="Seconds before every reply.")
+@click.option("--delay", type=Seconds(0, 3600), help="Seconds before every reply.")
 @click.option("--duplicate", type=click.FloatRange(0, 1), help="Chance to send a reply twice.")
 @click.option("--late", type=click.FloatRange(0, 1), help="Chance to hold a reply back.")
-@click.option("--late-after", type=click.FloatRange(0), help="How long a late reply is held.")
+@click.option("--late-after", type=Seconds(0, 3600), help="How long a late reply is held.")
 @click.option("--corrupt", type=click.FloatRange(0, 1), help="Chance to break a reply's checksum.")
 @click.option("--quirk", type=click.Choice(["cycle", *QUIRKS]),
               help="Reply with a firmware JSON quirk.")
-@click.option("--duration", type=click.FloatRange(0), help="Stop after this many seconds.")
+@click.option("--duration", type=Seconds(0, 10**7), help="Stop after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ready line as JSON.")
 def simulate(host: str, count: int, port: int, token: str | None,
              model: str, unprovisioned: bool, config: Path | None, allow_non_loopback: bool,
@@ -57,7 +58,7 @@ def simulate(host: str, count: int, port: int, token: str | None,
     def start() -> None:
         faults_settings = {k: v for k, v in fault_options.items() if v is not None}
         if config is not None:
-            devices, file_faults = load_config(config)
+            devices, file_faults = load_config(config, allow_non_loopback=allow_non_loopback)
             faults_settings = {**file_faults, **faults_settings}
         else:
             devices = make_devices(host, count, token=token, profile=model,

@@ -21,7 +21,7 @@ def tokens() -> None:
 
 
 @tokens.command("extract")
-@click.argument("path", type=click.Path(path_type=Path, exists=True))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--password", help="Password of an encrypted Android backup (asked if needed).")
 @click.option("--save", is_flag=True, help="Add the devices to the device inventory.")
 @json_option

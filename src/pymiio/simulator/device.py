@@ -105,6 +105,10 @@ class SimulatedDevice:
             request = decode_reply(payload)
         except MiioError:
             return {"error": {"code": -30001, "message": "Resp Invalid JSON"}}
+        return self.dispatch_request(request)
+
+    def dispatch_request(self, request: dict[str, Any]) -> Reply | None:
+        """The reply to one decoded request (None: the device ignores it)."""
         request_id = request.get("id")
         if self._repeated(request_id):
             self.stats.repeated_id_drops += 1
@@ -116,6 +120,10 @@ class SimulatedDevice:
             result = self.dispatch(str(method), params)
         except _Refusal as refusal:
             return {"id": request_id, "error": {"code": refusal.code, "message": refusal.message}}
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError,
+                RecursionError) as exc:  # params of a shape no handler expects
+            log.info("%s: refused malformed params for %s: %s", self.host, str(method)[:40], exc)
+            return {"id": request_id, "error": {"code": -5005, "message": "params error"}}
         return {"id": request_id, "result": result}
 
     def _repeated(self, request_id: Any) -> bool:
@@ -218,7 +226,8 @@ class SimulatedDevice:
         return out
 
     def _action(self, params: Any) -> dict[str, Any]:
-        if not isinstance(params, dict) or not {"siid", "aiid"} <= params.keys():
+        if not isinstance(params, dict) or not {"siid", "aiid"} <= params.keys() or not (
+                type(params["siid"]) is int and type(params["aiid"]) is int):
             raise _Refusal(-5005, "params error")
         if not isinstance(params.get("in", []), list):
             return {"code": -4006}
@@ -234,7 +243,8 @@ class SimulatedDevice:
         if len(params) > self.profile.max_props:
             raise _Refusal(-9999, "user ack timeout")
         for item in params:
-            if not isinstance(item, dict) or not set(keys) <= item.keys():
+            if not isinstance(item, dict) or not set(keys) <= item.keys() or not all(
+                    type(item[key]) is int for key in keys if key != "value"):
                 raise _Refusal(-5005, "params error")
         return params
 

@@ -3,9 +3,11 @@ Mi Home cache files. What a path holds is detected from its content, not its nam
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
-from pymiio.errors import BackupError
+from pymiio.errors import BackupError, MiioError
+from pymiio.paths import check_regular
 from pymiio.tokens.android_backup import MAGIC as ANDROID_MAGIC
 from pymiio.tokens.android_backup import is_encrypted, read_android_backup
 from pymiio.tokens.cache_scan import scan_cache
@@ -19,14 +21,18 @@ KINDS = ("android-backup", "mihome-db", "ios-backup", "ios-sqlite", "yeelight-xm
 
 
 def detect(path: Path) -> str:
-    """One of KINDS, from what ``path`` holds; BackupError for anything else."""
-    if path.is_dir():
-        return "ios-backup" if (path / "Manifest.db").is_file() else "cache"
+    """One of KINDS, from what ``path`` holds; BackupError for anything else (a FIFO or a
+    device is refused before it is opened)."""
     try:
+        info = check_regular(path, folders=True)
+        if stat.S_ISDIR(info.st_mode):
+            return "ios-backup" if (path / "Manifest.db").is_file() else "cache"
         with path.open("rb") as handle:
             head = handle.read(64)
     except OSError as exc:
         raise BackupError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except MiioError as exc:
+        raise BackupError(str(exc)) from None
     if head.startswith(ANDROID_MAGIC):
         return "android-backup"
     if head.startswith(SQLITE_MAGIC):

@@ -3,14 +3,13 @@
 Header lines, then (optionally) AES-256-CBC under a master key unlocked by the password, then
 (optionally) zlib, giving a tar stream. The stream is decrypted, inflated and walked in chunks;
 only the Mi Home database and the Yeelight preferences are read, into memory, and nothing is
-written to disk. Limits on header lines, PBKDF2 rounds, inflated size and member size keep a
-hostile backup from exhausting memory or hanging the tool.
+written to disk. Limits on header lines, PBKDF2 rounds, inflated size, tar header sizes
+(``tar_stream``) and member size keep a hostile backup from exhausting memory or hanging the
+tool.
 """
 
 from __future__ import annotations
 
-import io
-import tarfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,13 +25,14 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from pymiio.errors import BackupError, WrongPasswordError
 from pymiio.tokens.mihome_db import read_mihome_db
 from pymiio.tokens.records import Extraction
+from pymiio.tokens.tar_stream import ByteStream, TarWalker
 from pymiio.tokens.yeelight import read_yeelight_xml
 
 MAGIC: Final = b"ANDROID BACKUP\n"
 MAX_LINE: Final = 4096
 MAX_ROUNDS: Final = 1_000_000
 MAX_INFLATED: Final = 4 * 1024**3
-MAX_MEMBER: Final = 512 * 1024**2
+MAX_MEMBER: Final = 64 * 1024**2  # miio2.db is kilobytes; this keeps peak memory near 2x this
 CHUNK: Final = 256 * 1024
 
 READERS: Final[dict[str, Callable[[bytes, str], Extraction]]] = {
@@ -91,7 +91,7 @@ def read_android_backup(path: Path, password: str | None = None, *,
             chunks = _decrypt(chunks, key, iv)
         chunks = _inflate(chunks, max_inflated) if header.compressed else _limit(
             chunks, max_inflated)
-        return _read_members(_ChunkReader(chunks), max_member, str(path))
+        return _read_members(ByteStream(chunks), max_member, str(path))
 
 
 def _open(path: Path) -> BinaryIO:
@@ -227,48 +227,17 @@ def _limit(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
         yield chunk
 
 
-class _ChunkReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks (what tarfile's stream mode needs)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
-
-
-def _read_members(raw: _ChunkReader, max_member: int, label: str) -> Extraction:
+def _read_members(stream: ByteStream, max_member: int, label: str) -> Extraction:
     found = Extraction()
     seen: set[str] = set()
-    try:
-        with tarfile.open(fileobj=io.BufferedReader(raw, CHUNK), mode="r|") as archive:
-            for member in archive:
-                name = member.name.removeprefix("./")
-                reader = READERS.get(name)
-                if reader is None or not member.isfile():
-                    continue
-                if member.size > max_member:
-                    raise BackupError(f"{name} in the backup is {member.size} bytes, more than "
-                                      f"the {max_member} allowed")
-                extracted = archive.extractfile(member)
-                if extracted is None:
-                    continue
-                found.extend(reader(extracted.read(), name))
-                seen.add(name)
-    except (tarfile.TarError, EOFError) as exc:
-        raise BackupError(f"the backup's archive is truncated or corrupt: {exc}") from None
+    walker = TarWalker(stream)
+    for member in walker:
+        name = member.name.removeprefix("./")
+        reader = READERS.get(name)
+        if reader is None or not member.is_file:
+            continue
+        found.extend(reader(walker.read(member, max_member), name))
+        seen.add(name)
     if not seen:
         found.notes.append(
             f"{label} holds neither the Mi Home database nor the Yeelight preferences: make it "

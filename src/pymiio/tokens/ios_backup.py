@@ -9,15 +9,28 @@ characters.
 from __future__ import annotations
 
 import plistlib
+import re
 from pathlib import Path
+from typing import Final
 
 from cryptography.hazmat.primitives.ciphers import Cipher
 from cryptography.hazmat.primitives.ciphers.algorithms import AES
 from cryptography.hazmat.primitives.ciphers.modes import ECB
 
-from pymiio.errors import BackupError
+from pymiio.errors import BackupError, MiioError
+from pymiio.paths import read_regular
 from pymiio.tokens.records import Extraction, make_record
-from pymiio.tokens.sqlite_memory import SQLITE_MAGIC, open_bytes, read_file, table_rows
+from pymiio.tokens.sqlite_memory import (
+    SQLITE_MAGIC,
+    bounded_query,
+    open_bytes,
+    read_file,
+    table_rows,
+    tables,
+)
+
+_FILE_ID: Final = re.compile(r"[0-9a-f]{40}")  # SHA-1 of domain-path: nothing else is a file
+MAX_PLIST: Final = 4 * 1024 * 1024
 
 DOMAIN = "AppDomain-com.xiaomi.mihome"
 COLUMNS = {"token": ("ZTOKEN",), "name": ("ZNAME",), "model": ("ZMODEL",),
@@ -55,18 +68,23 @@ def read_mihome_sqlite(data: bytes, label: str) -> Extraction:
 
 
 def read_ios_backup(folder: Path) -> Extraction:
-    """Find every Mi Home database in the backup through Manifest.db and read it."""
+    """Find every Mi Home database in the backup through Manifest.db and read it.
+
+    Manifest.db comes from the backup too: only 40-hex file ids are accepted, so a row cannot
+    name a file outside the folder (``../x``, an absolute path); bad rows are skipped with a
+    note."""
     _refuse_encrypted(folder)
     manifest_bytes = read_file(folder / "Manifest.db")
     if not manifest_bytes.startswith(SQLITE_MAGIC):
         raise BackupError(ENCRYPTED_HELP.format(path=folder))
-    manifest = open_bytes(manifest_bytes, f"{folder}/Manifest.db")
+    label = f"{folder}/Manifest.db"
+    manifest = open_bytes(manifest_bytes, label)
     try:
-        rows = manifest.execute(
-            "SELECT fileID, relativePath FROM Files WHERE domain = ? AND relativePath LIKE ?",
-            (DOMAIN, "Documents/%_mihome.sqlite")).fetchall()
-    except Exception as exc:  # sqlite3.DatabaseError for a foreign Manifest.db
-        raise BackupError(f"{folder}/Manifest.db is not an iOS backup manifest: {exc}") from None
+        if "files" not in tables(manifest):
+            raise BackupError(f"{label} is not an iOS backup manifest (no Files table)")
+        rows = bounded_query(
+            manifest, "SELECT fileID, relativePath FROM Files WHERE domain = ? AND "
+            "relativePath LIKE ?", (DOMAIN, "Documents/%_mihome.sqlite"), label)
     finally:
         manifest.close()
     if not rows:
@@ -74,12 +92,20 @@ def read_ios_backup(folder: Path) -> Extraction:
                           "Documents/<userid>_mihome.sqlite): is the app installed?")
     found = Extraction()
     for file_id, relative in rows:
+        shown = str(relative)[:120]
+        if not isinstance(file_id, str) or not _FILE_ID.fullmatch(file_id):
+            found.notes.append(f"skipped {shown}: Manifest.db gives it a file id that is not "
+                               "40 hex digits")
+            continue
         stored = next((p for p in (folder / file_id[:2] / file_id, folder / file_id)
                        if p.is_file()), None)
         if stored is None:
-            found.notes.append(f"{relative} is listed in Manifest.db but missing from the backup")
+            found.notes.append(f"{shown} is listed in Manifest.db but missing from the backup")
             continue
-        found.extend(read_mihome_sqlite(read_file(stored), relative))
+        try:
+            found.extend(read_mihome_sqlite(read_file(stored), shown))
+        except BackupError as exc:
+            found.notes.append(f"skipped {shown}: {exc}")
     return found
 
 
@@ -88,8 +114,9 @@ def _refuse_encrypted(folder: Path) -> None:
     if not plist.is_file():
         return
     try:
-        info = plistlib.loads(plist.read_bytes())
-    except (OSError, plistlib.InvalidFileException, ValueError):
-        return
+        info = plistlib.loads(read_regular(plist, MAX_PLIST))
+    except (OSError, MiioError, plistlib.InvalidFileException, ValueError, RecursionError,
+            TypeError, KeyError, IndexError, OverflowError):
+        return  # an unreadable plist says nothing about encryption; Manifest.db will tell
     if isinstance(info, dict) and info.get("IsEncrypted"):
         raise BackupError(ENCRYPTED_HELP.format(path=folder))

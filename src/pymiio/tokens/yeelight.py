@@ -41,7 +41,7 @@ def _entries(text: str | None) -> Iterator[dict[str, Any]]:
         return
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what can be read
         return
     yield from _walk(value, depth=0)
 
