@@ -168,7 +168,7 @@ def test_provision_saves_the_token_before_the_device_hides_it(
     device = fleet[3]
     original = device.handle
 
-    def lose_the_acknowledgement(data: bytes, now: float) -> list[bytes]:
+    def lose_the_acknowledgement(data: bytes, now: float, *source: object) -> list[bytes]:
         replies = original(data, now)
         if len(data) > 32:
             payload = parse_packet(data, device.token).payload or b""

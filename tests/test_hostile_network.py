@@ -74,7 +74,7 @@ def odd_device() -> Iterator[SimulatedDevice]:
     device.replies = {}  # type: ignore[attr-defined]
     original = device.handle
 
-    def handle(data: bytes, now: float) -> list[bytes]:
+    def handle(data: bytes, now: float, *source: object) -> list[bytes]:
         if len(data) > 32:
             request = json.loads(parse_packet(data, device.token).payload or b"{}")
             body = device.replies.get(request.get("method"))  # type: ignore[attr-defined]

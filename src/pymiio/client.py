@@ -8,14 +8,18 @@ devices run in parallel over one shared UDP endpoint, so polling a fleet is a pl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
-from pymiio.errors import ClosedError, MiioError
+from pymiio import operations as ops
+from pymiio.errors import ClosedError, MiioError, MiioTimeoutError
 from pymiio.ids import default_ids
+from pymiio.knowledge.model import DeviceModel
 from pymiio.protocol import rpc
 from pymiio.protocol.packet import PORT
 from pymiio.protocol.session import Call, Hello, IdSource, RetryPolicy, Session
@@ -228,6 +232,63 @@ class AsyncDevice(SessionView):
                      did: str = "call") -> Any:
         """MIoT ``action``: returns ``{"code": .., "out": [..]}``."""
         return await self.send("action", rpc.action_params(did, siid, aiid, args))
+
+    # -- named control (device knowledge) ----------------------------------------------
+
+    async def status(self, model: DeviceModel) -> list[ops.Reading]:
+        """Every readable property of ``model``, by name (see :mod:`pymiio.operations`)."""
+        return await ops.drive_async(self.send, ops.status(model))
+
+    async def get(self, model: DeviceModel, names: Iterable[str]) -> list[ops.Reading]:
+        return await ops.drive_async(self.send, ops.get(model, names))
+
+    async def set(self, model: DeviceModel, values: dict[str, Any]) -> list[ops.Outcome]:
+        """Write named values, each checked against the model before anything is sent."""
+        return await ops.drive_async(self.send, ops.write(model, values))
+
+    async def run(self, model: DeviceModel, action: str,
+                  args: Sequence[Any] = ()) -> dict[str, Any]:
+        """Run a named action with checked arguments; its ``out`` values come back by name."""
+        return await ops.drive_async(self.send, ops.act(model, action, args))
+
+    async def changes(self, model: DeviceModel, *, interval: float = 10.0,
+                      start: Iterable[ops.Reading] = ()) -> AsyncIterator[ops.Change]:
+        """Changes as they happen: pushed by the device (after ``miIO.sub``) at once, and
+        found by polling every ``interval`` seconds for devices that do not push.
+        ``start`` is the state already known (a status just printed)."""
+        tracker = ops.Tracker(model)
+        tracker.readings(start)
+        queue: asyncio.Queue[ops.Change] = asyncio.Queue(maxsize=4096)
+
+        def pushed(message: dict[str, Any]) -> None:
+            for change in tracker.push(message):
+                if queue.full():
+                    queue.get_nowait()  # a flood: the oldest change goes
+                queue.put_nowait(change)
+
+        self.session.on_push = pushed
+        try:
+            if not tracker.values:
+                tracker.readings(await self.status(model))
+            with contextlib.suppress(MiioError):
+                await self.send(*ops.subscribe_request(time.time()))
+            loop = asyncio.get_running_loop()
+            next_poll = loop.time() + interval
+            while True:
+                try:
+                    yield await asyncio.wait_for(queue.get(), max(0.0, next_poll - loop.time()))
+                    continue
+                except TimeoutError:
+                    pass
+                next_poll = loop.time() + interval
+                try:
+                    changes = tracker.readings(await self.status(model))
+                except MiioTimeoutError:
+                    continue  # the next poll tries again
+                for change in changes:
+                    yield change
+        finally:
+            self.session.on_push = None
 
     # -- driving the session ------------------------------------------------------------
 

@@ -90,3 +90,8 @@ class ClosedError(MiioError):
 
 class UsageError(MiioError, ValueError):
     """A value the caller gave that cannot be sent (bad name, out of range, not writable)."""
+
+
+class SpecError(MiioError):
+    """A device description (MIoT spec, catalogue entry) that cannot be read or fetched, or a
+    model nothing describes."""

@@ -9,17 +9,20 @@ session's call in ``finally``, so the next call starts clean.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
+from pymiio import operations as ops
 from pymiio.address import check_host, is_ipv4
 from pymiio.client import DeviceState, SessionView, make_session
-from pymiio.errors import ClosedError, MiioError, UnreachableError
+from pymiio.errors import ClosedError, MiioError, MiioTimeoutError, UnreachableError
+from pymiio.knowledge.model import DeviceModel
 from pymiio.protocol import rpc
 from pymiio.protocol.dump import log_datagram
 from pymiio.protocol.packet import PORT
@@ -84,6 +87,61 @@ class Device(SessionView):
 
     def action(self, siid: int, aiid: int, args: Sequence[Any] = (), did: str = "call") -> Any:
         return self.send("action", rpc.action_params(did, siid, aiid, args))
+
+    # -- named control (device knowledge): the same operations as AsyncDevice --------------
+
+    def status(self, model: DeviceModel) -> list[ops.Reading]:
+        return ops.drive_sync(self.send, ops.status(model))
+
+    def get(self, model: DeviceModel, names: Iterable[str]) -> list[ops.Reading]:
+        return ops.drive_sync(self.send, ops.get(model, names))
+
+    def set(self, model: DeviceModel, values: dict[str, Any]) -> list[ops.Outcome]:
+        return ops.drive_sync(self.send, ops.write(model, values))
+
+    def run(self, model: DeviceModel, action: str, args: Sequence[Any] = ()) -> dict[str, Any]:
+        return ops.drive_sync(self.send, ops.act(model, action, args))
+
+    def changes(self, model: DeviceModel, *, interval: float = 10.0,
+                start: Iterable[ops.Reading] = ()) -> Iterator[ops.Change]:
+        """As ``AsyncDevice.changes``: pushes at once, polling every ``interval`` seconds."""
+        tracker = ops.Tracker(model)
+        tracker.readings(start)
+        pushed: list[ops.Change] = []
+        self.session.on_push = lambda message: pushed.extend(tracker.push(message))
+        try:
+            if not tracker.values:
+                tracker.readings(self.status(model))
+            with contextlib.suppress(MiioError):
+                self.send(*ops.subscribe_request(time.time()))
+            while True:
+                next_poll = time.monotonic() + interval
+                while time.monotonic() < next_poll:
+                    self._pump(next_poll)
+                    while pushed:
+                        yield pushed.pop(0)
+                try:
+                    yield from tracker.readings(self.status(model))
+                except MiioTimeoutError:
+                    continue
+        finally:
+            self.session.on_push = None
+
+    def _pump(self, until: float) -> None:
+        """Take datagrams the device sends between calls (pushes) until ``until``."""
+        with self._lock:
+            self._refuse_if_closed()
+            sock = self._socket()
+            wait = until - time.monotonic()
+            if wait <= 0:
+                return
+            sock.settimeout(wait)
+            try:
+                data = sock.recv(65535)
+            except (TimeoutError, OSError):
+                return
+            log_datagram(log, "recv", (self.host, self.port), data)
+            self._transmit(sock, self.session.receive(data, time.monotonic()))
 
     # -- driving the session ------------------------------------------------------------
 

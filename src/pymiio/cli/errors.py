@@ -23,6 +23,7 @@ from pymiio.errors import (
     MiioTimeoutError,
     PayloadError,
     ProtocolError,
+    SpecError,
     TokenError,
     UsageError,
     WrongTokenError,
@@ -67,7 +68,7 @@ def exit_code(error: BaseException) -> int:
     if isinstance(error, DeviceError):
         return EXIT_DEVICE
     if isinstance(error, PayloadError | ProtocolError | BackupError | CaptureError
-                  | InventoryError):
+                  | InventoryError | SpecError):
         return EXIT_INPUT
     return EXIT_ERROR
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import errno
 import logging
 import math
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeGuard
 
@@ -142,6 +144,10 @@ class Session:
         self.hello: Hello | None = None
         self.revealed: Token | None = None  # kept once seen: a device hides it when provisioned
         self.call: Call | None = None
+        # Requests the device sends (MIoT push: properties_changed, event_occured) go here;
+        # None drops them. Each is acknowledged once, repeats (same id) are not passed on.
+        self.on_push: Callable[[dict[str, Any]], None] | None = None
+        self._pushes_seen: deque[int] = deque(maxlen=64)
         self._stamp = 0
         self._stamp_at = 0.0
         self._last_heard = -math.inf
@@ -189,6 +195,8 @@ class Session:
         if len(data) == HEADER_SIZE:
             return self._on_hello(data, now, call)
         if call is None or call.done or call.handshaking:
+            if self.on_push is not None:
+                return self._on_idle_datagram(data, now)
             log.debug("%s: dropped a reply with no request waiting for it", self.label)
             return []
         return self._on_reply(data, now, call)
@@ -335,6 +343,8 @@ class Session:
             reply = decode_reply(packet.payload)
         except PayloadError as exc:
             return self._bad_payload(call, exc)
+        if "method" in reply and self.on_push is not None:
+            return self._push(reply, packet.device_id, now)
         reply_id = reply.get("id")
         sent = call.sent_at.get(reply_id) if _is_id(reply_id) else None
         if sent is None:
@@ -352,6 +362,34 @@ class Session:
         call.reply = reply
         self._finish(call)
         return []
+
+    def _on_idle_datagram(self, data: bytes, now: float) -> list[bytes]:
+        """A datagram while no call waits: only a device's own request (a push) matters."""
+        token = self._usable_token()
+        try:
+            packet = parse_packet(data, token)
+            message = decode_reply(packet.payload if packet.payload is not None else b"")
+        except ProtocolError as exc:
+            log.debug("%s: dropped a datagram while idle: %s", self.label, exc)
+            return []
+        self._heard(packet.stamp, now)
+        if "method" not in message:
+            log.debug("%s: dropped a reply with no request waiting for it", self.label)
+            return []
+        return self._push(message, packet.device_id, now)
+
+    def _push(self, message: dict[str, Any], device_id: int, now: float) -> list[bytes]:
+        """Hand a device's request to ``on_push`` (once per id) and acknowledge it."""
+        push_id = message.get("id")
+        token = self._usable_token()
+        if not _is_id(push_id) or token is None or self.on_push is None:
+            return []
+        if push_id not in self._pushes_seen:
+            self._pushes_seen.append(push_id)
+            log_json(log, "push", self.label, encode_json(message))
+            self.on_push(message)
+        ack = encode_json({"id": push_id, "result": {"code": 0}})
+        return [build_packet(token, device_id, self.stamp(now), ack)]
 
     def _bad_payload(self, call: Call, exc: PayloadError) -> list[bytes]:
         """A reply that verified but does not decode: keep waiting, as the right reply may

@@ -18,6 +18,7 @@ from pymiio.protocol.message import decode_reply, encode_json
 from pymiio.protocol.packet import build_packet, hello_reply, parse_packet
 from pymiio.protocol.token import Token
 from pymiio.simulator.profiles import Profile
+from pymiio.simulator.spec_state import SpecState
 
 log = logging.getLogger("pymiio.simulator")
 
@@ -58,13 +59,32 @@ class SimulatedDevice:
     now: float = 0.0
     _seen_ids: deque[Any] = field(default_factory=deque, repr=False)
     _seen_set: set[Any] = field(default_factory=set, repr=False)
+    # MIoT push: who subscribed with miIO.sub, and datagrams for them the server sends.
+    subscribers: list[tuple[str, int]] = field(default_factory=list, repr=False)
+    outbox: list[tuple[tuple[str, int], bytes]] = field(default_factory=list, repr=False)
+    source: tuple[str, int] | None = field(default=None, repr=False)
+    _push_id: int = field(default=0, repr=False)
+    _spec: SpecState | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.profile.spec is not None:
+            overrides = {key: entry["value"] for key, entry in self.profile.miot.items()}
+            self._spec = SpecState(self.profile.spec, overrides, self.profile.fw_ver)
+
+    @property
+    def spec_values(self) -> dict[tuple[int, int], Any]:
+        """The current values of a spec-driven device (empty for others)."""
+        return self._spec.values if self._spec is not None else {}
 
     def uptime(self, now: float) -> int:
         return self.boot_uptime + int(now - self.clock_start)
 
-    def handle(self, data: bytes, now: float) -> list[bytes]:
-        """Answer one datagram (nothing for what the device would drop)."""
+    def handle(self, data: bytes, now: float,
+               source: tuple[str, int] | None = None) -> list[bytes]:
+        """Answer one datagram (nothing for what the device would drop); pushes for
+        subscribers collect in ``outbox``."""
         self.now = now
+        self.source = source
         if len(data) == 32:
             return self._hello(data, now)
         try:
@@ -109,6 +129,8 @@ class SimulatedDevice:
 
     def dispatch_request(self, request: dict[str, Any]) -> Reply | None:
         """The reply to one decoded request (None: the device ignores it)."""
+        if "method" not in request:
+            return None  # a client's acknowledgement of our push
         request_id = request.get("id")
         if self._repeated(request_id):
             self.stats.repeated_id_drops += 1
@@ -199,6 +221,8 @@ class SimulatedDevice:
 
     def _get_properties(self, params: Any) -> list[dict[str, Any]]:
         items = self._miot_items(params, ("siid", "piid"))
+        if self._spec is not None:
+            return [self._spec.get(item) for item in items]
         out = []
         for item in items:
             entry = self.profile.miot.get((item["siid"], item["piid"]))
@@ -212,6 +236,11 @@ class SimulatedDevice:
 
     def _set_properties(self, params: Any) -> list[dict[str, Any]]:
         items = self._miot_items(params, ("siid", "piid", "value"))
+        if self._spec is not None:
+            changed: list[tuple[tuple[int, int], Any]] = []
+            answers = [self._spec.set(item, changed) for item in items]
+            self._push_changes(changed)
+            return answers
         out = []
         for item in items:
             entry = self.profile.miot.get((item["siid"], item["piid"]))
@@ -229,11 +258,49 @@ class SimulatedDevice:
         if not isinstance(params, dict) or not {"siid", "aiid"} <= params.keys() or not (
                 type(params["siid"]) is int and type(params["aiid"]) is int):
             raise _Refusal(-5005, "params error")
+        if self._spec is not None:
+            changed: list[tuple[tuple[int, int], Any]] = []
+            result = self._spec.act(params["siid"], params["aiid"], params.get("in", []), changed)
+            self._push_changes(changed)
+            return result
         if not isinstance(params.get("in", []), list):
             return {"code": -4006}
         if (params["siid"], params["aiid"]) not in self.profile.actions:
             return {"code": -4003}
         return {"code": 0, "out": []}
+
+    def _subscribe(self, params: Any) -> dict[str, int]:
+        """``miIO.sub``: the sender's address gets pushes from now on (at most 16)."""
+        if self.source is not None and self.source not in self.subscribers:
+            self.subscribers.append(self.source)
+            del self.subscribers[:-16]
+        return {"code": 0}
+
+    def _unsubscribe(self, params: Any) -> dict[str, int]:
+        if self.source in self.subscribers:
+            self.subscribers.remove(self.source)
+        return {"code": 0}
+
+    def _push_changes(self, changed: list[tuple[tuple[int, int], Any]]) -> None:
+        """``properties_changed`` to every subscriber, as a request the client acknowledges."""
+        if not changed or not self.subscribers:
+            return
+        self._push_id = self._push_id % 9999 + 1
+        params = [{"did": str(self.device_id), "siid": siid, "piid": piid, "value": value}
+                  for (siid, piid), value in changed]
+        payload = encode_json({"id": self._push_id, "method": "properties_changed",
+                               "params": params})
+        packet = build_packet(self.token, self.device_id, self.uptime(self.now), payload)
+        self.outbox.extend((subscriber, packet) for subscriber in self.subscribers)
+
+    def set_value(self, siid: int, piid: int, value: Any) -> None:
+        """Change a property as the device itself would (a sensor reading, a button)."""
+        if self._spec is not None:
+            prop = self._spec.spec.by_ids(siid, piid)
+            if prop is not None:
+                changed: list[tuple[tuple[int, int], Any]] = []
+                self._spec.assign(prop, value, changed)
+                self._push_changes(changed)
 
     def _miot_items(self, params: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
         if self.profile.family != "miot":
@@ -273,6 +340,8 @@ _METHODS: dict[str, Callable[[SimulatedDevice, Any], Any]] = {
     "set_properties": SimulatedDevice._set_properties,
     "action": SimulatedDevice._action,
     "miIO.config_router": SimulatedDevice._config_router,
+    "miIO.sub": SimulatedDevice._subscribe,
+    "miIO.unsub": SimulatedDevice._unsubscribe,
     "miIO.wifi_assoc_state": lambda device, params: {
         "state": "ONLINE" if device.provisioned else "INIT", "auth_fail_count": 0,
         "conn_success_count": 1, "conn_fail_count": 0, "dhcp_fail_count": 0},

@@ -10,6 +10,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from pymiio.knowledge.model import DeviceModel
+
 # (siid, piid) -> {"value": .., "writable": bool}
 MiotTable = dict[tuple[int, int], dict[str, Any]]
 
@@ -27,9 +29,16 @@ class Profile:
     max_props: int = 16  # more properties in one request gets -9999, as on real firmware
     fw_ver: str = "1.4.1_35"
     hw_ver: str = "MW300"
+    spec: DeviceModel | None = None  # a MIoT spec drives get/set/action (``miot`` = overrides)
 
     def clone(self) -> Profile:
-        return copy.deepcopy(self)
+        spec, self.spec = self.spec, None  # the spec is read-only: shared, not copied
+        try:
+            twin = copy.deepcopy(self)
+        finally:
+            self.spec = spec
+        twin.spec = spec
+        return twin
 
 
 def _miot(entries: dict[tuple[int, int], tuple[Any, bool]]) -> MiotTable:
@@ -46,6 +55,7 @@ BUILTIN: dict[str, Profile] = {
         hw_ver="Linux",
         props={"state": 8, "battery": 100, "fan_power": 60, "clean_time": 0, "clean_area": 0,
                "error_code": 0, "in_cleaning": 0, "dnd_enabled": 0}),
+    # Spec-driven (knowledge/specs/zhimi.airpurifier.ma4.json); these are starting values.
     "airpurifier": Profile(
         model="zhimi.airpurifier.ma4", family="miot",
         miot=_miot({(2, 1): (True, True),    # power
@@ -54,8 +64,7 @@ BUILTIN: dict[str, Profile] = {
                     (3, 7): (44, False),     # humidity
                     (3, 8): (21.5, False),   # temperature
                     (4, 3): (80, False),     # filter life
-                    (6, 1): (False, True)}),  # child lock
-        actions={(4, 1)}),                   # reset filter
+                    (6, 1): (False, True)})),  # child lock
     "bulb": Profile(
         model="yeelink.light.color1", family="yeelight", fw_ver="2.0.6_0065", hw_ver="esp8266",
         props={"power": "on", "bright": 80, "ct": 4000, "rgb": 16711680, "color_mode": 2,
@@ -63,6 +72,20 @@ BUILTIN: dict[str, Profile] = {
 }
 
 MODEL_INDEX = {profile.model: name for name, profile in BUILTIN.items()}
+
+
+def spec_profile(spec: DeviceModel, base: Profile | None = None) -> Profile:
+    """A MIoT device driven by ``spec`` (``base`` gives starting values and limits)."""
+    profile = base.clone() if base is not None else Profile(model=spec.model, family="miot")
+    profile.family, profile.spec = "miot", spec
+    return profile
+
+
+def _with_packaged_spec(name: str, profile: Profile) -> Profile:
+    from pymiio.knowledge.spec_store import SpecStore
+
+    spec = SpecStore().cached(profile.model)
+    return spec_profile(spec, profile) if spec is not None else profile
 
 
 def profile_for(name_or_model: str) -> Profile:
@@ -73,7 +96,8 @@ def profile_for(name_or_model: str) -> Profile:
     """
     key = MODEL_INDEX.get(name_or_model, name_or_model)
     if key in BUILTIN:
-        return BUILTIN[key].clone()
+        profile = BUILTIN[key].clone()
+        return _with_packaged_spec(key, profile) if profile.family == "miot" else profile
     profile = BUILTIN["plug"].clone()
     profile.model = name_or_model
     return profile

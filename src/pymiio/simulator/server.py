@@ -184,9 +184,20 @@ class Simulator:
         assert device is not None
         if self.faults.chance(self.faults.drop):
             return
-        for reply in device.handle(data, asyncio.get_running_loop().time()):
+        for reply in device.handle(data, asyncio.get_running_loop().time(), client):
             self._send(endpoint, reply if len(reply) == 32 else
                        self.faults.corrupt_checksum(reply), client)
+        self.flush(device)
+
+    def flush(self, device: SimulatedDevice) -> None:
+        """Send what the device wants to send on its own (pushes to subscribers)."""
+        if not device.outbox:
+            return
+        endpoint = next((e for e in self._endpoints if e.device is device), None)
+        pending, device.outbox = device.outbox, []
+        if endpoint is not None:
+            for address, packet in pending:
+                self._send(endpoint, packet, address)
 
     def broadcast_hello(self, data: bytes, client: tuple[str, int]) -> None:
         if len(data) != 32:

@@ -1,0 +1,180 @@
+"""MIoT spec instances (miot-spec.org's JSON) into a :class:`DeviceModel`. Pure and lenient.
+
+Real specs carry keys no parser knew (``source``), ``null`` lists, vendor namespaces
+(``urn:zhimi-spec:``), services out of iid order, gaps in iids, empty or duplicated
+descriptions, fractional steps and 8-field URNs. None of that is an error here: unknown keys are
+ignored, malformed elements are skipped, every value-list entry and every fractional step is
+kept as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from pymiio.errors import SpecError
+from pymiio.knowledge.model import (
+    INT_FORMATS,
+    Action,
+    Choice,
+    DeviceModel,
+    Event,
+    Property,
+    Service,
+)
+
+MAX_SPEC = 8 * 1024 * 1024
+
+
+def parse_spec_text(text: str | bytes, model: str) -> DeviceModel:
+    """A spec file's text into a model; SpecError when it is not a spec at all."""
+    if len(text) > MAX_SPEC:
+        raise SpecError(f"the spec for {model} is larger than {MAX_SPEC} bytes")
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise SpecError(f"the spec for {model} is not valid JSON: {reason}") from None
+    return parse_spec(document, model)
+
+
+def parse_spec(document: Any, model: str) -> DeviceModel:
+    if not isinstance(document, dict) or not isinstance(document.get("services"), list):
+        raise SpecError(f"the spec for {model} is not a MIoT instance (no list of services)")
+    raw_services = [s for s in document["services"]
+                    if isinstance(s, dict) and _is_iid(s.get("iid"))]
+    raw_services.sort(key=lambda s: s["iid"])
+    names = Counter(urn_name(s.get("type"), "service") for s in raw_services)
+    result = DeviceModel(model=model, kind="miot", description=_text(document.get("description")),
+                         urn=_text(document.get("type")) or None)
+    for raw in raw_services:
+        siid = raw["iid"]
+        base = urn_name(raw.get("type"), "service")
+        name = f"{base}-{siid}" if names[base] > 1 else base
+        result.services.append(Service(siid, name, _text(raw.get("description"))))
+        properties = _properties(raw, siid, name, base)
+        result.properties.extend(properties.values())
+        result.actions.extend(_actions(raw, siid, name, properties))
+        result.events.extend(_events(raw, siid, name, properties))
+    result.__post_init__()
+    return result
+
+
+def urn_name(urn: Any, fallback: str) -> str:
+    """The name field of a type URN (``urn:ns:property:mode:00000008:…`` → ``mode``)."""
+    parts = urn.split(":") if isinstance(urn, str) else []
+    return parts[3].strip().lower() if len(parts) > 3 and parts[3].strip() else fallback
+
+
+def _properties(raw: dict[str, Any], siid: int, service: str,
+                base: str) -> dict[int, Property]:
+    found: dict[int, Property] = {}
+    items = [p for p in _list(raw.get("properties")) if isinstance(p, dict) and
+             _is_iid(p.get("iid"))]
+    names = Counter(urn_name(p.get("type"), f"property-{p['iid']}") for p in items)
+    for item in sorted(items, key=lambda p: p["iid"]):
+        piid = item["iid"]
+        bare = urn_name(item.get("type"), f"property-{piid}")
+        if names[bare] > 1:
+            bare = f"{bare}-{piid}"
+        found[piid] = Property(
+            name=f"{service}:{bare}", siid=siid, piid=piid, format=_format(item.get("format")),
+            access=frozenset(a for a in _list(item.get("access")) if isinstance(a, str)),
+            unit=_unit(item.get("unit")), range=_range(item.get("value-range")),
+            choices=_choices(item.get("value-list")), description=_text(item.get("description")),
+            service=base)
+    return found
+
+
+def _actions(raw: dict[str, Any], siid: int, service: str,
+             properties: dict[int, Property]) -> list[Action]:
+    items = [a for a in _list(raw.get("actions")) if isinstance(a, dict) and
+             _is_iid(a.get("iid"))]
+    names = Counter(urn_name(a.get("type"), f"action-{a['iid']}") for a in items)
+    actions = []
+    for item in sorted(items, key=lambda a: a["iid"]):
+        aiid = item["iid"]
+        bare = urn_name(item.get("type"), f"action-{aiid}")
+        if names[bare] > 1:
+            bare = f"{bare}-{aiid}"
+        actions.append(Action(
+            name=f"{service}:{bare}", siid=siid, aiid=aiid,
+            inputs=_resolve(item.get("in"), properties, siid),
+            outputs=_resolve(item.get("out"), properties, siid),
+            description=_text(item.get("description")), service=service))
+    return actions
+
+
+def _events(raw: dict[str, Any], siid: int, service: str,
+            properties: dict[int, Property]) -> list[Event]:
+    events = []
+    for item in _list(raw.get("events")):
+        if not isinstance(item, dict) or not _is_iid(item.get("iid")):
+            continue
+        eiid = item["iid"]
+        events.append(Event(name=f"{service}:{urn_name(item.get('type'), f'event-{eiid}')}",
+                            siid=siid, eiid=eiid,
+                            arguments=_resolve(item.get("arguments"), properties, siid),
+                            description=_text(item.get("description"))))
+    return events
+
+
+def _resolve(piids: Any, properties: dict[int, Property], siid: int) -> tuple[Property, ...]:
+    """Action ``in``/``out`` and event arguments: piids of the same service; an unknown piid
+    still gets a placeholder property so argument positions stay right."""
+    out = []
+    for piid in _list(piids):
+        if isinstance(piid, dict):
+            piid = piid.get("piid")
+        if not _is_iid(piid):
+            continue
+        out.append(properties.get(piid) or Property(f"{siid}.{piid}", siid, piid, "string",
+                                                    frozenset({"write"})))
+    return tuple(out)
+
+
+def _format(value: Any) -> str:
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if text in INT_FORMATS or text in ("bool", "float", "string"):
+        return text
+    if text in ("str", "text"):
+        return "string"
+    if text.startswith(("int", "uint")):
+        return "int64"
+    return "string" if not text else "int64" if text == "hex" else "string"
+
+
+def _unit(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() not in ("", "none") else None
+
+
+def _range(value: Any) -> tuple[float, float, float] | None:
+    """[min, max] or [min, max, step]; numbers kept as they are (a 0.1 step stays 0.1)."""
+    if not isinstance(value, list) or len(value) < 2:
+        return None
+    numbers = [v for v in value[:3] if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) != min(len(value), 3):
+        return None
+    low, high = numbers[0], numbers[1]
+    step = numbers[2] if len(numbers) > 2 else 0
+    return (low, high, step) if low <= high else None
+
+
+def _choices(value: Any) -> tuple[Choice, ...]:
+    """Every entry kept, empty and duplicated descriptions included."""
+    return tuple(Choice(item["value"], _text(item.get("description")))
+                 for item in _list(value)
+                 if isinstance(item, dict) and type(item.get("value")) is int)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _is_iid(value: Any) -> bool:
+    return type(value) is int and 0 < value < 100_000

@@ -1,0 +1,274 @@
+"""The device model: named properties and actions, name resolution and value checks. Pure.
+
+Names (docs/cli.md, "Names"): a property's full name is ``<service>:<property>`` from the type
+URNs (``air-purifier:mode``). When a service type occurs more than once in a device, each of
+those services is named ``<service>-<siid>`` (``brush-cleaner-26:left-time``), so no name hides
+another. A bare property name (``mode``) is accepted where exactly one property has it; an
+ambiguous one is refused with the candidates listed. ``SIID.PIID`` (``2.4``) and, for actions,
+``SIID.AIID`` are always accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pymiio.errors import UsageError
+
+INT_FORMATS: Final[dict[str, tuple[int, int]]] = {
+    "uint8": (0, 2**8 - 1), "uint16": (0, 2**16 - 1), "uint32": (0, 2**32 - 1),
+    "uint64": (0, 2**64 - 1), "int8": (-(2**7), 2**7 - 1), "int16": (-(2**15), 2**15 - 1),
+    "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
+}
+TRUE_WORDS: Final = {"true", "on", "1", "yes"}
+FALSE_WORDS: Final = {"false", "off", "0", "no"}
+_PAIR: Final = re.compile(r"(\d{1,4})\.(\d{1,4})")
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: int
+    description: str
+
+
+@dataclass
+class Property:
+    """One named value of a device. ``siid``/``piid`` address it over MIoT; a classic device's
+    catalogue entry fills ``read``/``write`` instead (how to get and set it)."""
+
+    name: str
+    siid: int
+    piid: int
+    format: str = "string"
+    access: frozenset[str] = frozenset()
+    unit: str | None = None
+    range: tuple[float, float, float] | None = None
+    choices: tuple[Choice, ...] = ()
+    description: str = ""
+    service: str = ""
+    read: dict[str, Any] | None = None
+    write: dict[str, Any] | None = None
+
+    @property
+    def readable(self) -> bool:
+        return "read" in self.access
+
+    @property
+    def writable(self) -> bool:
+        return "write" in self.access
+
+    @property
+    def key(self) -> str:
+        return f"{self.siid}.{self.piid}"
+
+    def label(self, value: Any) -> str | None:
+        """The description of an enum value, None for other properties or unknown values."""
+        for choice in self.choices:
+            if choice.value == value and type(value) is not bool:
+                return choice.description or None
+        return None
+
+    def convert(self, value: Any) -> Any:
+        """``value`` (text from a command line, or a JSON value) in this property's format,
+        checked against its range, step and list; UsageError with the reason otherwise."""
+        if self.format == "bool":
+            return _to_bool(value, self.name)
+        if self.format == "string":
+            if isinstance(value, str):
+                return value
+            raise UsageError(f"{self.name} takes text, not {value!r}")
+        number = _to_float(value, self.name) if self.format == "float" else self._to_int(value)
+        self._check_range(number)
+        return number
+
+    def _to_int(self, value: Any) -> int:
+        if self.choices and isinstance(value, str) and not _is_integer_text(value):
+            wanted = value.strip().lower()
+            for choice in self.choices:
+                if choice.description.lower() == wanted:
+                    return choice.value
+            raise UsageError(f"{self.name} takes one of {self.describe_choices()}, not {value!r}")
+        number = _to_integer(value, self.name)
+        low, high = INT_FORMATS.get(self.format, (-(2**63), 2**64 - 1))
+        if not low <= number <= high:
+            raise UsageError(f"{self.name} is {self.format}: {number} is out of its range")
+        if self.choices and number not in {choice.value for choice in self.choices}:
+            raise UsageError(f"{self.name} takes one of {self.describe_choices()}, not {number}")
+        return number
+
+    def _check_range(self, number: float) -> None:
+        if self.range is None:
+            return
+        low, high, step = self.range
+        if not low <= number <= high:
+            raise UsageError(f"{self.name} must be from {_num(low)} to {_num(high)}, "
+                             f"not {_num(number)}")
+        if step and step > 0:
+            steps = (number - low) / step
+            if abs(steps - round(steps)) > 1e-6:
+                raise UsageError(f"{self.name} moves in steps of {_num(step)} from {_num(low)}; "
+                                 f"{_num(number)} is not one")
+
+    def describe_choices(self) -> str:
+        return ", ".join(f"{c.description or c.value} ({c.value})" for c in self.choices)
+
+    def constraint(self) -> str:
+        """``1..100 step 1`` or ``Auto (0), Sleep (1)`` or empty: for tables and errors."""
+        if self.range is not None:
+            low, high, step = self.range
+            return f"{_num(low)}..{_num(high)} step {_num(step)}"
+        return self.describe_choices()
+
+
+@dataclass
+class Action:
+    name: str
+    siid: int
+    aiid: int
+    inputs: tuple[Property, ...] = ()
+    outputs: tuple[Property, ...] = ()
+    description: str = ""
+    service: str = ""
+    call: dict[str, Any] | None = None  # classic devices: method and parameter template
+
+    @property
+    def key(self) -> str:
+        return f"{self.siid}.{self.aiid}"
+
+    def convert_args(self, args: Sequence[Any]) -> list[Any]:
+        """Arguments converted and checked against the input properties."""
+        if len(args) != len(self.inputs):
+            names = ", ".join(p.name for p in self.inputs) or "no arguments"
+            raise UsageError(f"{self.name} takes {len(self.inputs)} argument(s) ({names}), "
+                             f"{len(args)} given")
+        return [prop.convert(arg) for prop, arg in zip(self.inputs, args, strict=True)]
+
+
+@dataclass
+class Event:
+    name: str
+    siid: int
+    eiid: int
+    arguments: tuple[Property, ...] = ()
+    description: str = ""
+
+
+@dataclass
+class Service:
+    siid: int
+    name: str
+    description: str = ""
+
+
+@dataclass
+class DeviceModel:
+    """Everything known about one model; lookups by name, bare name or SIID.PIID."""
+
+    model: str
+    kind: str  # "miot" or "classic"
+    description: str = ""
+    urn: str | None = None
+    services: list[Service] = field(default_factory=list)
+    properties: list[Property] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._index()
+
+    def _index(self) -> None:
+        self._props = _name_index(self.properties)
+        self._actions = _name_index(self.actions)
+        self._by_key = {p.key: p for p in self.properties}
+        self._action_keys = {a.key: a for a in self.actions}
+
+    def property(self, name: str) -> Property:
+        found: Property = _resolve(name, self._props, self._by_key, "property", self.model)
+        return found
+
+    def action(self, name: str) -> Action:
+        found: Action = _resolve(name, self._actions, self._action_keys, "action", self.model)
+        return found
+
+    def by_ids(self, siid: int, piid: int) -> Property | None:
+        return self._by_key.get(f"{siid}.{piid}")
+
+    def event(self, siid: int, eiid: int) -> Event | None:
+        return next((e for e in self.events if (e.siid, e.eiid) == (siid, eiid)), None)
+
+    def status_properties(self) -> list[Property]:
+        """What ``status`` reads: readable properties, device information left out."""
+        return [p for p in self.properties if p.readable and p.service != "device-information"]
+
+
+def _name_index(items: Iterable[Any]) -> dict[str, list[Any]]:
+    index: dict[str, list[Any]] = {}
+    for item in items:
+        index.setdefault(item.name, []).append(item)
+        bare = item.name.split(":", 1)[-1]
+        if bare != item.name:
+            index.setdefault(bare, []).append(item)
+    return index
+
+
+def _resolve(name: str, index: dict[str, list[Any]], by_key: dict[str, Any], what: str,
+             model: str) -> Any:
+    found = index.get(name) or index.get(name.lower())
+    if found is None:
+        match = _PAIR.fullmatch(name)
+        if match and f"{int(match[1])}.{int(match[2])}" in by_key:
+            return by_key[f"{int(match[1])}.{int(match[2])}"]
+        close = [key for key in index if name.lower() in key.lower()][:6]
+        hint = f"; similar: {', '.join(close)}" if close else ""
+        raise UsageError(f"{model} has no {what} named {name!r}{hint}")
+    if len(found) > 1:
+        names = ", ".join(f"{item.name} ({item.key})" for item in found)
+        raise UsageError(f"{name!r} is ambiguous in {model}: {names}")
+    return found[0]
+
+
+def _to_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    raise UsageError(f"{name} is true or false (also on/off, 1/0), not {value!r}")
+
+
+def _to_float(value: Any, name: str) -> float:
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise UsageError(f"{name} takes a number, not {value!r}")
+    return number
+
+
+def _to_integer(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _is_integer_text(value):
+        return int(value.strip())
+    raise UsageError(f"{name} takes a whole number, not {value!r}")
+
+
+def _is_integer_text(text: str) -> bool:
+    return re.fullmatch(r"\s*[-+]?\d{1,20}\s*", text) is not None
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,157 @@
+"""Where MIoT specs come from: a cache in the user's cache dir, filled from miot-spec.org.
+
+``miio spec fetch MODEL`` resolves the model to its device URN through the instances list
+(``/miot-spec-v2/instances?status=all``: a ``released`` entry wins over newer debug or preview
+ones, otherwise the highest version) and downloads ``/miot-spec-v2/instance?type=URN``. The base
+URL is ``PYMIIO_MIOT_SPEC_URL`` when set (tests point it at a stand-in server on loopback).
+Once cached, a model needs no network again. Every request has a bounded timeout, and a server
+that answers 404, 500 or garbage is a one-line SpecError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from pymiio.errors import MiioError, SpecError
+from pymiio.knowledge.miot_spec import MAX_SPEC, parse_spec_text
+from pymiio.knowledge.model import DeviceModel
+from pymiio.paths import cache_dir, read_regular, write_private
+
+DEFAULT_URL: Final = "https://miot-spec.org"
+TIMEOUT: Final = 10.0
+INSTANCES_LIFETIME: Final = 7 * 24 * 3600
+MAX_INSTANCES: Final = 64 * 1024 * 1024
+_MODEL: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_PACKAGED: Final = Path(__file__).with_name("specs")
+
+
+def check_model(model: str) -> str:
+    if not _MODEL.fullmatch(model):
+        raise SpecError(f"not a model name: {model[:60]!r} (like zhimi.airpurifier.mb3)")
+    return model
+
+
+def choose_urn(instances: Any, model: str) -> str:
+    """The device URN for ``model`` in an instances list: released first, then highest
+    version (and, at equal version, the newest ``ts``)."""
+    entries = instances.get("instances") if isinstance(instances, dict) else None
+    if not isinstance(entries, list):
+        raise SpecError("the instances list is not in miot-spec.org's shape")
+    candidates = [e for e in entries if isinstance(e, dict) and e.get("model") == model
+                  and isinstance(e.get("type"), str)]
+    if not candidates:
+        raise SpecError(f"miot-spec.org lists no spec for {model}: it may be a classic miIO "
+                        "device (see `miio send`), or import a spec file with `miio spec import`")
+
+    def rank(entry: dict[str, Any]) -> tuple[int, int, float]:
+        version = entry.get("version")
+        ts = entry.get("ts")
+        return (entry.get("status") == "released",
+                version if type(version) is int else 0,
+                ts if isinstance(ts, int | float) else 0)
+
+    return str(max(candidates, key=rank)["type"])
+
+
+class SpecStore:
+    """The spec cache (``<cache dir>/specs/<model>.json``) and its fetcher."""
+
+    def __init__(self, directory: Path | None = None, base_url: str | None = None,
+                 timeout: float = TIMEOUT) -> None:
+        self.directory = directory if directory is not None else cache_dir() / "specs"
+        self.base_url = (base_url or os.environ.get("PYMIIO_MIOT_SPEC_URL")
+                         or DEFAULT_URL).rstrip("/")
+        self.timeout = timeout
+
+    def path(self, model: str) -> Path:
+        return self.directory / f"{check_model(model)}.json"
+
+    def cached(self, model: str) -> DeviceModel | None:
+        """The cached spec, else a spec shipped with pymiio (the simulator's), else None."""
+        for path in (self.path(model), _PACKAGED / f"{model}.json"):
+            if path.is_file():
+                return parse_spec_text(_read(path), model)
+        return None
+
+    def load(self, model: str) -> DeviceModel:
+        """Cached, else fetched (and cached)."""
+        return self.cached(model) or self.fetch(model)
+
+    def fetch(self, model: str) -> DeviceModel:
+        check_model(model)
+        urn = choose_urn(self._instances(), model)
+        text = self._get("/miot-spec-v2/instance", {"type": urn}, MAX_SPEC)
+        parsed = parse_spec_text(text, model)
+        self._save(self.path(model), text)
+        return parsed
+
+    def import_file(self, source: Path, model: str) -> DeviceModel:
+        text = _read(source)
+        parsed = parse_spec_text(text, check_model(model))
+        self._save(self.path(model), text)
+        return parsed
+
+    def forget(self, model: str) -> bool:
+        path = self.path(model)
+        if path.exists():
+            path.unlink()
+            return True
+        return False
+
+    def _instances(self) -> Any:
+        path = self.directory / "instances.json"
+        try:
+            fresh = time.time() - path.stat().st_mtime < INSTANCES_LIFETIME
+        except OSError:
+            fresh = False
+        if fresh:
+            try:
+                return json.loads(_read(path, MAX_INSTANCES))
+            except (ValueError, RecursionError, SpecError):
+                pass  # a broken cache is fetched again
+        text = self._get("/miot-spec-v2/instances", {"status": "all"}, MAX_INSTANCES)
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            raise SpecError(f"{self.base_url} answered the instances list with something that "
+                            "is not JSON") from None
+        self._save(path, text)
+        return document
+
+    def _get(self, path: str, params: dict[str, str], limit: int) -> bytes:
+        import httpx
+
+        url = f"{self.base_url}{path}"
+        try:
+            with httpx.Client(timeout=self.timeout, follow_redirects=True) as client, \
+                    client.stream("GET", url, params=params) as response:
+                if response.status_code != 200:
+                    raise SpecError(f"{url} answered HTTP {response.status_code}")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        raise SpecError(f"{url} sent more than {limit} bytes")
+                return bytes(body)
+        except httpx.TimeoutException:
+            raise SpecError(f"{url} did not answer within {self.timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise SpecError(f"cannot fetch {url}: {exc}") from None
+
+    def _save(self, path: Path, data: bytes | str) -> None:
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        write_private(path, text)
+
+
+def _read(path: Path, limit: int = MAX_SPEC) -> bytes:
+    try:
+        return read_regular(path, limit)
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except MiioError as exc:
+        raise SpecError(str(exc)) from None

@@ -1,0 +1,294 @@
+"""Named control of a device, written once: status, get, set, actions and change tracking.
+
+Each operation is a generator that yields the requests it needs (``(method, params)``) and
+receives their results (or has the error thrown in), so it does no I/O: :func:`drive_sync` runs
+it on a :class:`~pymiio.sync.Device`, :func:`drive_async` on an
+:class:`~pymiio.client.AsyncDevice`, and the two faces cannot drift apart.
+
+Values are converted and checked against the device model before anything is sent. Property
+reads go out in batches that shrink when a device refuses large requests (-9999, a timeout),
+and a per-property error code (-4001 … -4007, "property not found") marks that property only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from pymiio.errors import DeviceError, MiioError, MiioTimeoutError, PayloadError, UsageError
+from pymiio.knowledge.model import DeviceModel, Property
+from pymiio.protocol import rpc
+from pymiio.protocol.message import ERROR_MEANINGS
+
+T = TypeVar("T")
+Request = tuple[str, Any]
+Step = Generator[Request, Any, T]
+BATCH: Final = 15
+SHRINK_ON: Final = frozenset({-9999, -32602, -5001})
+CODE_MEANINGS: Final = {**ERROR_MEANINGS, -704040003: "property not found",
+                        -704040002: "service not found", 1: "accepted, not finished"}
+
+
+@dataclass
+class Reading:
+    """One property's value as read (``value``), or why it could not be (``error``)."""
+
+    prop: Property
+    value: Any = None
+    code: int = 0
+    error: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        return None if self.error else self.prop.label(self.value)
+
+    def as_dict(self) -> dict[str, Any]:
+        prop = self.prop
+        entry: dict[str, Any] = {"name": prop.name, "siid": prop.siid, "piid": prop.piid,
+                                 "value": self.value}
+        if prop.unit:
+            entry["unit"] = prop.unit
+        if prop.description:
+            entry["description"] = prop.description
+        if self.text is not None:
+            entry["text"] = self.text
+        if self.error is not None:
+            entry.update(code=self.code, error=self.error)
+        return entry
+
+
+def describe_code(code: Any) -> str:
+    text = CODE_MEANINGS.get(code) if type(code) is int else None
+    return f"error {code} ({text})" if text else f"error {code}"
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+def read(props: Sequence[Property], batch: int = BATCH) -> Step[list[Reading]]:
+    """Read ``props`` with ``get_properties`` in adaptive batches."""
+    readings: dict[tuple[int, int], Reading] = {}
+    pending = list(props)
+    size = max(1, batch)
+    while pending:
+        chunk = pending[:size]
+        items = [{"did": p.name[:32], "siid": p.siid, "piid": p.piid} for p in chunk]
+        try:
+            result = yield "get_properties", items
+        except (DeviceError, MiioTimeoutError) as exc:
+            code = exc.code if isinstance(exc, DeviceError) else None
+            if size > 1 and (code in SHRINK_ON or code is None):
+                size = max(1, size // 2)  # stricter firmware: ask for fewer at once
+                continue
+            for prop in chunk:
+                readings[(prop.siid, prop.piid)] = Reading(prop, None, code or -1, str(exc))
+            pending = pending[len(chunk):]
+            continue
+        _take(chunk, result, readings)
+        pending = pending[len(chunk):]
+    return [readings[(p.siid, p.piid)] for p in props if (p.siid, p.piid) in readings]
+
+
+def _take(chunk: list[Property], result: Any, readings: dict[tuple[int, int], Reading]) -> None:
+    """Match items by (siid, piid), not ``did`` (some firmware does not echo the did)."""
+    items = rpc.miot_items(result, len(chunk)) if isinstance(result, list) else None
+    if items is None:
+        raise PayloadError(f"expected a list of property results, got {type(result).__name__}")
+    wanted = {(p.siid, p.piid): p for p in chunk}
+    for item in items:
+        prop = wanted.get((item.get("siid"), item.get("piid")))  # type: ignore[arg-type]
+        if prop is None:
+            continue
+        code = item.get("code", 0)
+        if code == 0 and "value" in item:
+            readings[(prop.siid, prop.piid)] = Reading(prop, item["value"])
+        else:
+            readings[(prop.siid, prop.piid)] = Reading(prop, None, code, describe_code(code))
+    for key, prop in wanted.items():
+        readings.setdefault(key, Reading(prop, None, -1, "no answer for this property"))
+
+
+def status(model: DeviceModel, batch: int = BATCH) -> Step[list[Reading]]:
+    return (yield from read(model.status_properties(), batch))
+
+
+def get(model: DeviceModel, names: Iterable[str], batch: int = BATCH) -> Step[list[Reading]]:
+    props = [model.property(name) for name in names]
+    unreadable = [p.name for p in props if not p.readable]
+    if unreadable:
+        raise UsageError(f"not readable: {', '.join(unreadable)}")
+    return (yield from read(props, batch))
+
+
+# -- writing and actions ---------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """What one write did: ``code`` 0 is success."""
+
+    prop: Property
+    value: Any
+    code: int
+
+    @property
+    def error(self) -> str | None:
+        return None if self.code in (0, 1) else describe_code(self.code)
+
+    def as_dict(self) -> dict[str, Any]:
+        entry = {"name": self.prop.name, "siid": self.prop.siid, "piid": self.prop.piid,
+                 "value": self.value, "code": self.code}
+        if self.error:
+            entry["error"] = self.error
+        return entry
+
+
+def prepare_writes(model: DeviceModel, values: dict[str, Any]) -> list[tuple[Property, Any]]:
+    """Every name resolved and every value converted and checked, or UsageError: nothing is
+    sent unless all of them are good."""
+    planned = []
+    for name, value in values.items():
+        prop = model.property(name)
+        if not prop.writable:
+            raise UsageError(f"{prop.name} is read-only")
+        planned.append((prop, prop.convert(value)))
+    return planned
+
+
+def write(model: DeviceModel, values: dict[str, Any]) -> Step[list[Outcome]]:
+    planned = prepare_writes(model, values)
+    items = [{"did": p.name[:32], "siid": p.siid, "piid": p.piid, "value": v}
+             for p, v in planned]
+    result = yield "set_properties", items
+    answered = {(i.get("siid"), i.get("piid")): i.get("code", 0)
+                for i in rpc.miot_items(result, len(items))}
+    return [Outcome(p, v, answered.get((p.siid, p.piid), -1)) for p, v in planned]
+
+
+def act(model: DeviceModel, name: str, args: Sequence[Any] = ()) -> Step[dict[str, Any]]:
+    """Run an action; returns ``{"code", "out": {name: value}}``. A nonzero code raises
+    DeviceError with its meaning."""
+    action = model.action(name)
+    values = action.convert_args(args)
+    result = yield "action", rpc.action_params("call", action.siid, action.aiid, values)
+    if not isinstance(result, dict):
+        raise PayloadError(f"expected an action result object, got {type(result).__name__}")
+    code = result.get("code", 0)
+    if code not in (0, 1):
+        raise DeviceError(code if type(code) is int else -1, f"{action.name} failed",
+                          CODE_MEANINGS.get(code) if type(code) is int else None)
+    raw_out = result.get("out")
+    out = raw_out if isinstance(raw_out, list) else []
+    names = [prop.name for prop in action.outputs]
+    named = {(names[index] if index < len(names) else f"out-{index}"): value
+             for index, value in enumerate(out)}
+    return {"code": code, "out": named}
+
+
+# -- changes ------------------------------------------------------------------------------
+
+@dataclass
+class Change:
+    """A property that changed (``prop``/``value``) or an event that occurred (``event``)."""
+
+    name: str
+    siid: int
+    iid: int
+    value: Any
+    source: str  # "poll", "push" or "event"
+    text: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        key = "eiid" if self.source == "event" else "piid"
+        entry = {"name": self.name, "siid": self.siid, key: self.iid, "value": self.value,
+                 "source": self.source}
+        if self.text is not None:
+            entry["text"] = self.text
+        return entry
+
+
+class Tracker:
+    """Keeps the last known values and turns readings and pushes into changes."""
+
+    def __init__(self, model: DeviceModel) -> None:
+        self.model = model
+        self.values: dict[tuple[int, int], Any] = {}
+
+    def readings(self, readings: Iterable[Reading]) -> list[Change]:
+        changes = []
+        for reading in readings:
+            if reading.error is None:
+                change = self._update(reading.prop, reading.value, "poll")
+                if change is not None:
+                    changes.append(change)
+        return changes
+
+    def push(self, message: dict[str, Any]) -> list[Change]:
+        """A device's ``properties_changed`` or ``event_occured`` request."""
+        params = message.get("params")
+        if message.get("method") == "properties_changed" and isinstance(params, list):
+            return [change for item in params[:256] if isinstance(item, dict)
+                    for change in [self._pushed(item)] if change is not None]
+        if message.get("method") == "event_occured" and isinstance(params, dict):
+            siid, eiid = params.get("siid"), params.get("eiid")
+            if type(siid) is int and type(eiid) is int:
+                event = self.model.event(siid, eiid)
+                name = event.name if event else f"{siid}.{eiid}"
+                return [Change(name, siid, eiid, params.get("arguments"), "event")]
+        return []
+
+    def _pushed(self, item: dict[str, Any]) -> Change | None:
+        siid, piid = item.get("siid"), item.get("piid")
+        if type(siid) is not int or type(piid) is not int or "value" not in item:
+            return None
+        prop = self.model.by_ids(siid, piid) or Property(f"{siid}.{piid}", siid, piid)
+        return self._update(prop, item["value"], "push")
+
+    def _update(self, prop: Property, value: Any, source: str) -> Change | None:
+        key = (prop.siid, prop.piid)
+        if key in self.values and self.values[key] == value:
+            return None
+        first = key not in self.values
+        self.values[key] = value
+        if first and source == "poll":
+            return None  # the starting state is not a change
+        return Change(prop.name, prop.siid, prop.piid, value, source, prop.label(value))
+
+
+def subscribe_request(now: float) -> Request:
+    """``miIO.sub``: ask the device to push its changes to this socket."""
+    return "miIO.sub", {"version": "2.0", "did": "pymiio", "update_ts": int(now),
+                        "sub_method": "."}
+
+
+# -- drivers ----------------------------------------------------------------------------------
+
+def drive_sync(send: Callable[[str, Any], Any], step: Step[T]) -> T:
+    """Run an operation with a blocking ``send(method, params)``."""
+    try:
+        request = next(step)
+        while True:
+            try:
+                result = send(*request)
+            except MiioError as exc:
+                request = step.throw(exc)
+            else:
+                request = step.send(result)
+    except StopIteration as stop:
+        value: T = stop.value
+        return value
+
+
+async def drive_async(send: Callable[[str, Any], Awaitable[Any]], step: Step[T]) -> T:
+    """Run an operation with an awaitable ``send(method, params)``."""
+    try:
+        request = next(step)
+        while True:
+            try:
+                result = await send(*request)
+            except MiioError as exc:
+                request = step.throw(exc)
+            else:
+                request = step.send(result)
+    except StopIteration as stop:
+        value: T = stop.value
+        return value
