@@ -15,6 +15,7 @@ from pymiio.cli.common import Seconds
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.simulator import BUILTIN, QUIRKS, Simulator, make_devices
 from pymiio.simulator.config import build_faults, load_config
+from pymiio.simulator.profiles import Profile
 
 
 @click.command()
@@ -28,6 +29,10 @@ from pymiio.simulator.config import build_faults, load_config
               help=f"A model name or a built-in profile ({', '.join(BUILTIN)}).")
 @click.option("--unprovisioned", is_flag=True,
               help="Reveal the token in hello replies until miIO.config_router.")
+@click.option("--spec", "spec_file", type=click.Path(path_type=Path),
+              help="Simulate the MIoT device this spec describes (with --model for its name).")
+@click.option("--max-properties", type=click.IntRange(1, 1000),
+              help="Refuse get/set_properties with more items (-9999), as strict firmware.")
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False),
               help="Devices (and faults) from a TOML file instead of the options above.")
 @click.option("--allow-non-loopback", is_flag=True,
@@ -46,7 +51,8 @@ from pymiio.simulator.config import build_faults, load_config
 @click.option("--duration", type=Seconds(0, 10**7), help="Stop after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ready line as JSON.")
 def simulate(host: str, count: int, port: int, token: str | None,
-             model: str, unprovisioned: bool, config: Path | None, allow_non_loopback: bool,
+             model: str, spec_file: Path | None, max_properties: int | None,
+             unprovisioned: bool, config: Path | None, allow_non_loopback: bool,
              no_broadcast: bool, mdns: bool, seed: int | None, as_json: bool,
              duration: float | None, **fault_options: Any) -> None:
     """Run simulated miIO devices until interrupted.
@@ -61,7 +67,10 @@ def simulate(host: str, count: int, port: int, token: str | None,
             devices, file_faults = load_config(config, allow_non_loopback=allow_non_loopback)
             faults_settings = {**file_faults, **faults_settings}
         else:
-            devices = make_devices(host, count, token=token, profile=model,
+            profile = simulated_profile(model, spec_file)
+            if max_properties is not None:
+                profile.max_props = max_properties
+            devices = make_devices(host, count, token=token, profile=profile,
                                    unprovisioned=unprovisioned, seed=seed)
         if seed is not None:
             faults_settings.setdefault("seed", seed)
@@ -70,6 +79,24 @@ def simulate(host: str, count: int, port: int, token: str | None,
         asyncio.run(_serve(simulator, as_json, mdns, duration))
 
     run_guarded(start, debug)
+
+
+def simulated_profile(model: str, spec_file: Path | None) -> Profile:
+    """A built-in profile, a spec from ``--spec``, or the cached spec of ``model``."""
+    from pymiio.knowledge.miot_spec import parse_spec_text
+    from pymiio.knowledge.spec_store import SpecStore, _read
+    from pymiio.simulator.profiles import BUILTIN, MODEL_INDEX, profile_for, spec_profile
+
+    if spec_file is not None:
+        name = MODEL_INDEX.get(model, model) if model != "plug" else spec_file.stem
+        spec = parse_spec_text(_read(spec_file), BUILTIN[name].model if name in BUILTIN
+                               else name)
+        return spec_profile(spec, profile_for(name) if name in BUILTIN else None)
+    if model not in BUILTIN and model not in MODEL_INDEX:
+        cached = SpecStore().cached(model)
+        if cached is not None:
+            return spec_profile(cached)
+    return profile_for(model)
 
 
 async def _serve(simulator: Simulator, as_json: bool, mdns: bool,

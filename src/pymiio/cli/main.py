@@ -23,6 +23,12 @@ COMMANDS = {
     "devices": "pymiio.cli.cmd_devices:devices",
     "simulate": "pymiio.cli.cmd_simulate:simulate",
     "tokens": "pymiio.cli.cmd_tokens:tokens",
+    "status": "pymiio.cli.cmd_named:status",
+    "get": "pymiio.cli.cmd_named:get_values",
+    "set": "pymiio.cli.cmd_named:set_value",
+    "action": "pymiio.cli.cmd_named:action",
+    "watch": "pymiio.cli.cmd_named:watch",
+    "spec": "pymiio.cli.cmd_spec:spec",
 }
 
 SUMMARIES = {
@@ -36,6 +42,12 @@ SUMMARIES = {
     "devices": "Named devices and their tokens (add, list, remove).",
     "simulate": "Run simulated miIO devices on loopback.",
     "tokens": "Recover tokens from Mi Home backups, databases and cache files.",
+    "status": "Every readable property of a device, by name.",
+    "get": "Read properties by name.",
+    "set": "Write a property by name (checked before it is sent).",
+    "action": "Run a named action.",
+    "watch": "Print a device's state, then each change (pushed or polled).",
+    "spec": "MIoT specs: fetch, import, show.",
 }
 
 
