@@ -84,7 +84,7 @@ def simulate(host: str, count: int, port: int, token: str | None,
 def simulated_profile(model: str, spec_file: Path | None) -> Profile:
     """A built-in profile, a spec from ``--spec``, or the cached spec of ``model``."""
     from pymiio.knowledge.miot_spec import parse_spec_text
-    from pymiio.knowledge.spec_store import SpecStore, _read
+    from pymiio.knowledge.spec_store import _read
     from pymiio.simulator.profiles import BUILTIN, MODEL_INDEX, profile_for, spec_profile
 
     if spec_file is not None:
@@ -92,10 +92,6 @@ def simulated_profile(model: str, spec_file: Path | None) -> Profile:
         spec = parse_spec_text(_read(spec_file), BUILTIN[name].model if name in BUILTIN
                                else name)
         return spec_profile(spec, profile_for(name) if name in BUILTIN else None)
-    if model not in BUILTIN and model not in MODEL_INDEX:
-        cached = SpecStore().cached(model)
-        if cached is not None:
-            return spec_profile(cached)
     return profile_for(model)
 
 

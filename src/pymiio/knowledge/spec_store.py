@@ -66,7 +66,7 @@ class SpecStore:
         self.directory = directory if directory is not None else cache_dir() / "specs"
         self.base_url = (base_url or os.environ.get("PYMIIO_MIOT_SPEC_URL")
                          or DEFAULT_URL).rstrip("/")
-        self.timeout = timeout
+        self.timeout = _timeout(timeout)
 
     def path(self, model: str) -> Path:
         return self.directory / f"{check_model(model)}.json"
@@ -146,6 +146,15 @@ class SpecStore:
     def _save(self, path: Path, data: bytes | str) -> None:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         write_private(path, text)
+
+
+def _timeout(default: float) -> float:
+    """``PYMIIO_MIOT_SPEC_TIMEOUT`` seconds when set and sane, else ``default``."""
+    try:
+        value = float(os.environ.get("PYMIIO_MIOT_SPEC_TIMEOUT", default))
+    except ValueError:
+        return default
+    return value if 0 < value <= 300 else default
 
 
 def _read(path: Path, limit: int = MAX_SPEC) -> bytes:

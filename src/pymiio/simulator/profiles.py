@@ -82,10 +82,19 @@ def spec_profile(spec: DeviceModel, base: Profile | None = None) -> Profile:
 
 
 def _with_packaged_spec(name: str, profile: Profile) -> Profile:
+    spec = _cached_spec(profile.model)
+    return spec_profile(spec, profile) if spec is not None else profile
+
+
+def _cached_spec(model: str) -> DeviceModel | None:
+    """The spec of ``model`` from the user's cache or shipped with pymiio, if any."""
+    from pymiio.errors import SpecError
     from pymiio.knowledge.spec_store import SpecStore
 
-    spec = SpecStore().cached(profile.model)
-    return spec_profile(spec, profile) if spec is not None else profile
+    try:
+        return SpecStore().cached(model)
+    except SpecError:
+        return None
 
 
 def profile_for(name_or_model: str) -> Profile:
@@ -98,6 +107,9 @@ def profile_for(name_or_model: str) -> Profile:
     if key in BUILTIN:
         profile = BUILTIN[key].clone()
         return _with_packaged_spec(key, profile) if profile.family == "miot" else profile
+    cached = _cached_spec(name_or_model)
+    if cached is not None:
+        return spec_profile(cached)
     profile = BUILTIN["plug"].clone()
     profile.model = name_or_model
     return profile
