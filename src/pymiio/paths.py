@@ -72,6 +72,16 @@ def read_regular(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
+def read_input(path: Path, limit: int, error: type[MiioError]) -> bytes:
+    """:func:`read_regular` for a user's input file, every failure as one ``error`` line."""
+    try:
+        return read_regular(path, limit)
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+    except MiioError as exc:
+        raise error(str(exc)) from None
+
+
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` atomically with mode 0600 (the file may hold tokens).
 

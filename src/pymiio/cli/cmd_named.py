@@ -53,12 +53,11 @@ def _session(host: str, token: str | None, timeout: float, model: str | None,
 def describe(device: Device, target: Target, model: str | None,
              spec_file: Path | None) -> DeviceModel:
     """The device's description: ``--spec``, else the cache or miot-spec.org for its model."""
-    from pymiio.knowledge.miot_spec import parse_spec_text
-    from pymiio.knowledge.spec_store import SpecStore, _read
+    from pymiio.knowledge.spec_store import SpecStore, load_spec_file
 
     name = model or (target.entry.model if target.entry is not None else None)
     if spec_file is not None:
-        return parse_spec_text(_read(spec_file), name or spec_file.stem)
+        return load_spec_file(spec_file, name or spec_file.stem)
     if name is None:
         reported = device.info().get("model")
         if not isinstance(reported, str):

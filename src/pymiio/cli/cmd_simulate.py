@@ -83,14 +83,12 @@ def simulate(host: str, count: int, port: int, token: str | None,
 
 def simulated_profile(model: str, spec_file: Path | None) -> Profile:
     """A built-in profile, a spec from ``--spec``, or the cached spec of ``model``."""
-    from pymiio.knowledge.miot_spec import parse_spec_text
-    from pymiio.knowledge.spec_store import _read
+    from pymiio.knowledge.spec_store import load_spec_file
     from pymiio.simulator.profiles import BUILTIN, MODEL_INDEX, profile_for, spec_profile
 
     if spec_file is not None:
         name = MODEL_INDEX.get(model, model) if model != "plug" else spec_file.stem
-        spec = parse_spec_text(_read(spec_file), BUILTIN[name].model if name in BUILTIN
-                               else name)
+        spec = load_spec_file(spec_file, BUILTIN[name].model if name in BUILTIN else name)
         return spec_profile(spec, profile_for(name) if name in BUILTIN else None)
     return profile_for(model)
 

@@ -55,13 +55,12 @@ def import_spec(file: Path, model: str, as_json: bool) -> None:
 def show(model_or_file: str, as_json: bool) -> None:
     """Services, properties (format, access, unit, range or list) and actions of a model in
     the cache, or of a spec file."""
-    from pymiio.knowledge.miot_spec import parse_spec_text
-    from pymiio.knowledge.spec_store import SpecStore, _read
+    from pymiio.knowledge.spec_store import SpecStore, load_spec_file
 
     def run() -> None:
         path = Path(model_or_file)
-        parsed = (parse_spec_text(_read(path), path.stem) if path.suffix == ".json"
-                  or path.exists() else SpecStore().load(model_or_file))
+        parsed = (load_spec_file(path, path.stem) if path.suffix == ".json" or path.exists()
+                  else SpecStore().load(model_or_file))
         if as_json:
             print_json(as_data(parsed))
         else:

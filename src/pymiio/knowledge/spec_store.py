@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from pymiio.errors import MiioError, SpecError
+from pymiio.errors import SpecError
 from pymiio.knowledge.miot_spec import MAX_SPEC, parse_spec_text
 from pymiio.knowledge.model import DeviceModel
-from pymiio.paths import cache_dir, read_regular, write_private
+from pymiio.paths import cache_dir, read_input, write_private
 
 DEFAULT_URL: Final = "https://miot-spec.org"
 TIMEOUT: Final = 10.0
@@ -158,9 +158,9 @@ def _timeout(default: float) -> float:
 
 
 def _read(path: Path, limit: int = MAX_SPEC) -> bytes:
-    try:
-        return read_regular(path, limit)
-    except OSError as exc:
-        raise SpecError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except MiioError as exc:
-        raise SpecError(str(exc)) from None
+    return read_input(path, limit, SpecError)
+
+
+def load_spec_file(path: Path, model: str) -> DeviceModel:
+    """A spec file given on the command line (``--spec``), as the model ``model``."""
+    return parse_spec_text(_read(path), model)

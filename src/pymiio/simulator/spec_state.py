@@ -48,29 +48,28 @@ class SpecState:
                 self.values[key] = value
 
     def get(self, item: dict[str, Any]) -> dict[str, Any]:
-        answer = _echo(item)
-        prop = self.spec.by_ids(item["siid"], item["piid"])
-        if prop is None:
-            answer["code"] = -4003
-        elif not prop.readable:
-            answer["code"] = -4001
-        else:
+        prop, answer = self._lookup(item, "read", -4001)
+        if prop is not None:
             answer.update(code=0, value=self.values[(prop.siid, prop.piid)])
         return answer
 
     def set(self, item: dict[str, Any], changed: Changed) -> dict[str, Any]:
+        prop, answer = self._lookup(item, "write", -4002)
+        if prop is not None:
+            answer["code"] = 0 if valid(prop, item["value"]) else -4005
+            if answer["code"] == 0:
+                self.assign(prop, item["value"], changed)
+        return answer
+
+    def _lookup(self, item: dict[str, Any], access: str,
+                refusal: int) -> tuple[Property | None, dict[str, Any]]:
+        """The item's property if it exists and allows ``access``; else the answer says why."""
         answer = _echo(item)
         prop = self.spec.by_ids(item["siid"], item["piid"])
-        if prop is None:
-            answer["code"] = -4003
-        elif not prop.writable:
-            answer["code"] = -4002
-        elif not valid(prop, item["value"]):
-            answer["code"] = -4005
-        else:
-            answer["code"] = 0
-            self.assign(prop, item["value"], changed)
-        return answer
+        if prop is None or access not in prop.access:
+            answer["code"] = -4003 if prop is None else refusal
+            return None, answer
+        return prop, answer
 
     def act(self, siid: int, aiid: int, args: Any, changed: Changed) -> dict[str, Any]:
         action = next((a for a in self.spec.actions if (a.siid, a.aiid) == (siid, aiid)), None)

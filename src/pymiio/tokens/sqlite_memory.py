@@ -18,8 +18,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from pymiio.errors import BackupError, MiioError
-from pymiio.paths import read_regular
+from pymiio.errors import BackupError
+from pymiio.paths import read_input
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MAX_DATABASE = 64 * 1024 * 1024
@@ -50,12 +50,7 @@ def open_bytes(data: bytes, label: str) -> sqlite3.Connection:
 
 
 def read_file(path: Path, limit: int = MAX_DATABASE) -> bytes:
-    try:
-        return read_regular(path, limit)
-    except OSError as exc:
-        raise BackupError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except MiioError as exc:
-        raise BackupError(str(exc)) from None
+    return read_input(path, limit, BackupError)
 
 
 def tables(connection: sqlite3.Connection) -> set[str]:
