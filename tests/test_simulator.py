@@ -178,6 +178,7 @@ props = {{ battery = 55 }}
 
 [[device]]
 host = "{NET}.5.10"
+profile = "plug"
 model = "acme.custom.v1"
 unprovisioned = true
 """)

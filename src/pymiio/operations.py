@@ -45,8 +45,9 @@ class Reading:
 
     def as_dict(self) -> dict[str, Any]:
         prop = self.prop
-        entry: dict[str, Any] = {"name": prop.name, "siid": prop.siid, "piid": prop.piid,
-                                 "value": self.value}
+        entry: dict[str, Any] = {"name": prop.name, "value": self.value}
+        if prop.siid:  # MIoT addresses; classic properties have none
+            entry.update(siid=prop.siid, piid=prop.piid)
         if prop.unit:
             entry["unit"] = prop.unit
         if prop.description:
@@ -66,7 +67,14 @@ def describe_code(code: Any) -> str:
 # -- reading ----------------------------------------------------------------------------------
 
 def read(props: Sequence[Property], batch: int = BATCH) -> Step[list[Reading]]:
-    """Read ``props`` with ``get_properties`` in adaptive batches."""
+    """Read ``props``: MIoT ``get_properties`` or a classic device's getters, in batches."""
+    if props and props[0].read is not None:
+        return (yield from _read_classic(props, batch))
+    return (yield from _read_miot(props, batch))
+
+
+def _read_miot(props: Sequence[Property], batch: int) -> Step[list[Reading]]:
+    """``get_properties`` in adaptive batches."""
     readings: dict[tuple[int, int], Reading] = {}
     pending = list(props)
     size = max(1, batch)
@@ -106,6 +114,73 @@ def _take(chunk: list[Property], result: Any, readings: dict[tuple[int, int], Re
             readings[(prop.siid, prop.piid)] = Reading(prop, None, code, describe_code(code))
     for key, prop in wanted.items():
         readings.setdefault(key, Reading(prop, None, -1, "no answer for this property"))
+
+
+def _read_classic(props: Sequence[Property], batch: int) -> Step[list[Reading]]:
+    """Classic getters: one ``get_prop`` with the names (adaptive batches), one call per other
+    getter (``get_status``, ``get_consumable``) whose first record holds the fields."""
+    groups: dict[str, list[Property]] = {}
+    for prop in props:
+        groups.setdefault((prop.read or {})["method"], []).append(prop)
+    raw: dict[tuple[int, int], Any] = {}
+    failed: dict[tuple[int, int], Reading] = {}
+    for method, members in groups.items():
+        if method == "get_prop":
+            names = list(dict.fromkeys((p.read or {})["name"] for p in members))
+            values, errors = yield from _get_prop(names, batch)
+            for prop in members:
+                name = (prop.read or {})["name"]
+                if name in errors:
+                    failed[(prop.siid, prop.piid)] = Reading(prop, None, -1, errors[name])
+                else:
+                    raw[(prop.siid, prop.piid)] = values.get(name)
+            continue
+        try:
+            result = yield method, []
+        except (DeviceError, MiioTimeoutError) as exc:
+            for prop in members:
+                failed[(prop.siid, prop.piid)] = Reading(prop, None, -1, str(exc))
+            continue
+        record = result[0] if isinstance(result, list) and result else result
+        for prop in members:
+            field_name = (prop.read or {}).get("field")
+            raw[(prop.siid, prop.piid)] = record.get(field_name) if isinstance(
+                record, dict) else None
+    return [failed.get((p.siid, p.piid)) or _classic_reading(p, raw.get((p.siid, p.piid)))
+            for p in props]
+
+
+def _classic_reading(prop: Property, raw: Any) -> Reading:
+    from pymiio.knowledge.catalogue import decode
+
+    value = decode(prop, raw)
+    if value is None:
+        return Reading(prop, None, -1, "the device gave no value")
+    return Reading(prop, value)
+
+
+def _get_prop(names: list[str], batch: int) -> Step[tuple[dict[str, Any], dict[str, str]]]:
+    """``get_prop`` for ``names`` in batches that shrink when the device refuses."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    pending, size = list(names), max(1, batch)
+    while pending:
+        chunk = pending[:size]
+        try:
+            result = yield "get_prop", chunk
+        except (DeviceError, MiioTimeoutError) as exc:
+            code = exc.code if isinstance(exc, DeviceError) else None
+            if size > 1 and (code in SHRINK_ON or code is None):
+                size = max(1, size // 2)
+                continue
+            errors.update(dict.fromkeys(chunk, str(exc)))
+        else:
+            if not isinstance(result, list) or len(result) != len(chunk):
+                raise PayloadError(f"get_prop asked for {len(chunk)} values, the device "
+                                   f"answered {result!r:.80}")
+            values.update(zip(chunk, result, strict=True))
+        pending = pending[len(chunk):]
+    return values, errors
 
 
 def status(model: DeviceModel, batch: int = BATCH) -> Step[list[Reading]]:
@@ -156,6 +231,8 @@ def prepare_writes(model: DeviceModel, values: dict[str, Any]) -> list[tuple[Pro
 
 def write(model: DeviceModel, values: dict[str, Any]) -> Step[list[Outcome]]:
     planned = prepare_writes(model, values)
+    if model.kind == "classic":
+        return (yield from _write_classic(planned))
     items = [{"did": p.name[:32], "siid": p.siid, "piid": p.piid, "value": v}
              for p, v in planned]
     result = yield "set_properties", items
@@ -164,9 +241,55 @@ def write(model: DeviceModel, values: dict[str, Any]) -> Step[list[Outcome]]:
     return [Outcome(p, v, answered.get((p.siid, p.piid), -1)) for p, v in planned]
 
 
+def _write_classic(planned: list[tuple[Property, Any]]) -> Step[list[Outcome]]:
+    """One setter call per property (``set_bright [v]``, ``set_on`` / ``set_off``)."""
+    from pymiio.knowledge.catalogue import encode, fill
+
+    outcomes = []
+    for prop, value in planned:
+        write = prop.write or {}
+        if "set_bool" in write:
+            call = write["set_bool"][0 if value else 1]
+            method, params = call["method"], call.get("params", [])
+        else:
+            method = write["set"]["method"]
+            params = fill(write["set"].get("params", ["$"]), {"$": encode(prop, value)})
+        result = yield method, params
+        _check_classic(method, result)
+        outcomes.append(Outcome(prop, value, 0))
+    return outcomes
+
+
+def _check_classic(method: str, result: Any) -> None:
+    """Classic firmware answers ``["ok"]``; ``"unknown_method"`` means it lacks the method."""
+    if result == "unknown_method" or result == ["unknown_method"]:
+        raise DeviceError(-32601, f"{method}: unknown_method", "method not supported")
+
+
+def _act_classic(model: DeviceModel, name: str, args: Sequence[Any]) -> Step[dict[str, Any]]:
+    from pymiio.knowledge.catalogue import fill
+
+    action = model.action(name)
+    call = action.call or {}
+    if "toggle" in call:
+        prop = model.property(call["toggle"])
+        [reading] = yield from read([prop])
+        if reading.error is not None:
+            raise PayloadError(f"cannot toggle {prop.name}: {reading.error}")
+        yield from _write_classic([(prop, not reading.value)])
+        return {"code": 0, "out": {prop.name: not reading.value}}
+    values = {inp.name: value for inp, value in zip(action.inputs,
+                                                     action.convert_args(args), strict=True)}
+    result = yield call["method"], fill(call.get("params", []), values)
+    _check_classic(call["method"], result)
+    return {"code": 0, "out": {} if result in (["ok"], "ok", 0) else {"result": result}}
+
+
 def act(model: DeviceModel, name: str, args: Sequence[Any] = ()) -> Step[dict[str, Any]]:
     """Run an action; returns ``{"code", "out": {name: value}}``. A nonzero code raises
     DeviceError with its meaning."""
+    if model.kind == "classic":
+        return (yield from _act_classic(model, name, args))
     action = model.action(name)
     values = action.convert_args(args)
     result = yield "action", rpc.action_params("call", action.siid, action.aiid, values)

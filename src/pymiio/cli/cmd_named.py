@@ -53,7 +53,8 @@ def _session(host: str, token: str | None, timeout: float, model: str | None,
 def describe(device: Device, target: Target, model: str | None,
              spec_file: Path | None) -> DeviceModel:
     """The device's description: ``--spec``, else the cache or miot-spec.org for its model."""
-    from pymiio.knowledge.spec_store import SpecStore, load_spec_file
+    from pymiio.knowledge.lookup import describe as describe_model
+    from pymiio.knowledge.spec_store import load_spec_file
 
     name = model or (target.entry.model if target.entry is not None else None)
     if spec_file is not None:
@@ -63,7 +64,7 @@ def describe(device: Device, target: Target, model: str | None,
         if not isinstance(reported, str):
             fail("the device does not report its model; give --model", 2)
         name = reported
-    return SpecStore().load(name)
+    return describe_model(name)
 
 
 def _entry_line(reading: Reading) -> str:

@@ -30,7 +30,7 @@ _PAIR: Final = re.compile(r"(\d{1,4})\.(\d{1,4})")
 
 @dataclass(frozen=True)
 class Choice:
-    value: int
+    value: int | str  # MIoT lists hold numbers; classic devices also use words ("auto")
     description: str
 
 
@@ -76,19 +76,28 @@ class Property:
         checked against its range, step and list; UsageError with the reason otherwise."""
         if self.format == "bool":
             return _to_bool(value, self.name)
+        if self.format == "json":
+            return _to_json(value, self.name)
         if self.format == "string":
-            if isinstance(value, str):
-                return value
-            raise UsageError(f"{self.name} takes text, not {value!r}")
+            if not isinstance(value, str):
+                raise UsageError(f"{self.name} takes text, not {value!r}")
+            return self._word(value) if self.choices else value
         number = _to_float(value, self.name) if self.format == "float" else self._to_int(value)
         self._check_range(number)
         return number
+
+    def _word(self, value: str) -> str:
+        wanted = value.strip().lower()
+        for choice in self.choices:
+            if str(choice.value).lower() == wanted or choice.description.lower() == wanted:
+                return str(choice.value)
+        raise UsageError(f"{self.name} takes one of {self.describe_choices()}, not {value!r}")
 
     def _to_int(self, value: Any) -> int:
         if self.choices and isinstance(value, str) and not _is_integer_text(value):
             wanted = value.strip().lower()
             for choice in self.choices:
-                if choice.description.lower() == wanted:
+                if choice.description.lower() == wanted and isinstance(choice.value, int):
                     return choice.value
             raise UsageError(f"{self.name} takes one of {self.describe_choices()}, not {value!r}")
         number = _to_integer(value, self.name)
@@ -176,12 +185,17 @@ class DeviceModel:
     actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
+    aliases: dict[str, str] = field(default_factory=dict)  # other names people use
+
     def __post_init__(self) -> None:
         self._index()
 
     def _index(self) -> None:
         self._props = _name_index(self.properties)
         self._actions = _name_index(self.actions)
+        for alias, name in self.aliases.items():
+            if name in self._props and alias not in self._props:
+                self._props[alias] = self._props[name]
         self._by_key = {p.key: p for p in self.properties}
         self._action_keys = {a.key: a for a in self.actions}
 
@@ -242,6 +256,18 @@ def _to_bool(value: Any, name: str) -> bool:
         if word in FALSE_WORDS:
             return False
     raise UsageError(f"{name} is true or false (also on/off, 1/0), not {value!r}")
+
+
+def _to_json(value: Any, name: str) -> Any:
+    """A structured argument (a list of zones): JSON text from a command line, or a value."""
+    if not isinstance(value, str):
+        return value
+    import json
+
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        raise UsageError(f"{name} takes JSON, like [[25500, 25500, 26500, 26500, 1]]") from None
 
 
 def _to_float(value: Any, name: str) -> float:

@@ -8,7 +8,7 @@ seed = 7
 [[device]]
 host = "127.0.0.7"   # first address; with count, consecutive ones follow
 count = 3
-profile = "vacuum"   # plug | vacuum | airpurifier | bulb, or a model name
+profile = "vacuum"   # a built-in profile or a known model (miio simulate --help lists them)
 token = "…"          # optional; random per device otherwise
 unprovisioned = false
 props = { battery = 50 }

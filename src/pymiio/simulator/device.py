@@ -17,6 +17,7 @@ from pymiio.errors import ChecksumError, MiioError
 from pymiio.protocol.message import decode_reply, encode_json
 from pymiio.protocol.packet import build_packet, hello_reply, parse_packet
 from pymiio.protocol.token import Token
+from pymiio.simulator import classic
 from pymiio.simulator.profiles import Profile
 from pymiio.simulator.spec_state import SpecState
 
@@ -64,6 +65,7 @@ class SimulatedDevice:
     outbox: list[tuple[tuple[str, int], bytes]] = field(default_factory=list, repr=False)
     source: tuple[str, int] | None = field(default=None, repr=False)
     _push_id: int = field(default=0, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # family behaviour state
     _spec: SpecState | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -164,6 +166,13 @@ class SimulatedDevice:
     # -- methods ------------------------------------------------------------------------
 
     def dispatch(self, method: str, params: Any) -> Any:
+        special = classic.METHODS.get(self.profile.family, {}).get(method)
+        if special is not None:
+            try:
+                return special(self, _param_list(params) if method != "app_zoned_clean"
+                               else params)
+            except classic.Refused as refusal:
+                raise _Refusal(refusal.code, refusal.message) from None
         handler = _METHODS.get(method)
         if handler is not None:
             return handler(self, params)
@@ -210,6 +219,14 @@ class SimulatedDevice:
         if isinstance(current, bool | int | float) != isinstance(value, bool | int | float):
             raise _Refusal(-5001, "invalid_arg")
         self.profile.props[name] = value
+        return ["ok"]
+
+    def toggle(self, name: str) -> list[str]:
+        """Flip a power-like property, whichever way the firmware keeps it."""
+        props = self.profile.props
+        current = props.get(name)
+        props[name] = (not current) if isinstance(current, bool) else (
+            "off" if current == "on" else "on")
         return ["ok"]
 
     def _toggle(self, params: Any) -> list[str]:

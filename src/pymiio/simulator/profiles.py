@@ -21,7 +21,7 @@ class Profile:
     """How one kind of device answers."""
 
     model: str
-    family: str  # "legacy" | "miot" | "vacuum" | "yeelight"
+    family: str  # "legacy", "miot", or a family of simulator/classic.py's METHODS
     props: dict[str, Any] = field(default_factory=dict)
     miot: MiotTable = field(default_factory=dict)
     actions: set[tuple[int, int]] = field(default_factory=set)
@@ -48,13 +48,15 @@ def _miot(entries: dict[tuple[int, int], tuple[Any, bool]]) -> MiotTable:
 
 BUILTIN: dict[str, Profile] = {
     "plug": Profile(
-        model="chuangmi.plug.m1", family="legacy",
+        model="chuangmi.plug.m1", family="plug-m1",
         props={"power": "on", "temperature": 42, "wifi_led": "off", "usb_on": True}),
     "vacuum": Profile(
         model="roborock.vacuum.s5", family="vacuum", id_memory=64, fw_ver="3.5.8_002008",
         hw_ver="Linux",
         props={"state": 8, "battery": 100, "fan_power": 60, "clean_time": 0, "clean_area": 0,
-               "error_code": 0, "in_cleaning": 0, "dnd_enabled": 0}),
+               "error_code": 0, "in_cleaning": 0, "in_returning": 0, "in_fresh_state": 1,
+               "dnd_enabled": 0, "map_present": 1, "lab_status": 1, "msg_ver": 2, "msg_seq": 0,
+               "water_box_status": 0, "lock_status": 0}),
     # Spec-driven (knowledge/specs/zhimi.airpurifier.ma4.json); these are starting values.
     "airpurifier": Profile(
         model="zhimi.airpurifier.ma4", family="miot",
@@ -65,11 +67,45 @@ BUILTIN: dict[str, Profile] = {
                     (3, 8): (21.5, False),   # temperature
                     (4, 3): (80, False),     # filter life
                     (6, 1): (False, True)})),  # child lock
-    "bulb": Profile(
+    "bulb": Profile(  # Yeelight firmware keeps every value as text
         model="yeelink.light.color1", family="yeelight", fw_ver="2.0.6_0065", hw_ver="esp8266",
-        props={"power": "on", "bright": 80, "ct": 4000, "rgb": 16711680, "color_mode": 2,
-               "name": ""}),
+        props={"name": "", "lan_ctrl": "1", "save_state": "1", "delayoff": "0",
+               "music_on": "0", "power": "on", "bright": "80", "color_mode": "2",
+               "rgb": "16711680", "hue": "359", "sat": "100", "ct": "4000", "flowing": "0",
+               "flow_params": "", "active_mode": "0", "nl_br": "0", "bg_power": "",
+               "bg_bright": "", "bg_lmode": "", "bg_rgb": "", "bg_hue": "", "bg_sat": "",
+               "bg_ct": "", "bg_flowing": "", "bg_flow_params": ""}),
+    "philips-bulb": Profile(
+        model="philips.light.bulb", family="philips-bulb", fw_ver="1.2.9", hw_ver="ESP8266",
+        props={"power": "on", "bright": 80, "cct": 50, "snm": 1, "dv": 0}),
+    "eyecare": Profile(
+        model="philips.light.sread1", family="philips-eyecare", fw_ver="1.3.0",
+        hw_ver="ESP8266",
+        props={"power": "on", "bright": 80, "notifystatus": "off", "ambstatus": "off",
+               "ambvalue": 50, "eyecare": "on", "scene_num": 1, "bls": "off", "dvalue": 0}),
+    "plug-v1": Profile(
+        model="chuangmi.plug.v1", family="plug-v1",
+        props={"on": True, "usb_on": True, "temperature": 42}),
+    "plug-v3": Profile(
+        model="chuangmi.plug.v3", family="plug-v1",
+        props={"on": True, "usb_on": True, "temperature": 42, "wifi_led": "off"}),
+    "purifier": Profile(
+        model="zhimi.airpurifier.v7", family="airpurifier", max_props=15,
+        props={"power": "on", "aqi": 12, "average_aqi": 14, "humidity": 44, "temp_dec": 215,
+               "mode": "auto", "favorite_level": 10, "filter1_life": 80, "f1_hour_used": 700,
+               "use_time": 2520000, "motor1_speed": 700, "motor2_speed": None,
+               "purify_volume": 30000, "f1_hour": 3500, "led": "on", "led_b": 0,
+               "bright": None, "buzzer": "on", "child_lock": "off", "volume": 50,
+               "rfid_product_id": "0:0:41:30", "rfid_tag": "80:64:d1:ba:4f:5f:4",
+               "act_sleep": "close", "sleep_mode": "idle", "sleep_time": 0,
+               "sleep_data_num": 0, "app_extra": 0, "act_det": "off",
+               "button_pressed": None}),
 }
+
+# Catalogue families (knowledge/catalogue) -> the built-in profile that simulates them.
+CATALOGUE_PROFILES = {"vacuum": "vacuum", "philips-bulb": "philips-bulb",
+                      "philips-eyecare": "eyecare", "yeelight": "bulb",
+                      "airpurifier": "purifier"}
 
 MODEL_INDEX = {profile.model: name for name, profile in BUILTIN.items()}
 
@@ -98,21 +134,44 @@ def _cached_spec(model: str) -> DeviceModel | None:
 
 
 def profile_for(name_or_model: str) -> Profile:
-    """A fresh copy of a built-in profile, by short name or by model.
-
-    An unknown model gets the legacy plug's behaviour under that model name, so any model
-    string a user types can be simulated.
-    """
+    """A fresh copy of a built-in profile, by short name or by model: the built-in profiles,
+    every model of the catalogue of classic devices, and models whose MIoT spec is cached or
+    shipped. Anything else is an error listing what is known (a TOML ``[[device]]`` with a
+    ``profile`` and another ``model`` still makes up a device deliberately)."""
     key = MODEL_INDEX.get(name_or_model, name_or_model)
     if key in BUILTIN:
         profile = BUILTIN[key].clone()
         return _with_packaged_spec(key, profile) if profile.family == "miot" else profile
+    builtin = _catalogue_profile(name_or_model)
+    if builtin is not None:
+        profile = BUILTIN[builtin].clone()
+        profile.model = name_or_model
+        return profile
     cached = _cached_spec(name_or_model)
     if cached is not None:
         return spec_profile(cached)
-    profile = BUILTIN["plug"].clone()
-    profile.model = name_or_model
-    return profile
+    from pymiio.errors import UsageError
+
+    raise UsageError(f"the simulator does not know {name_or_model!r}; known: "
+                    f"{', '.join(known_names())}, the models of the catalogue and any model "
+                    "whose MIoT spec is cached (or give --spec FILE)")
+
+
+def known_names() -> list[str]:
+    from pymiio.knowledge.catalogue import known_models
+
+    return sorted({*BUILTIN, *MODEL_INDEX, *known_models()})
+
+
+def _catalogue_profile(model: str) -> str | None:
+    """The built-in profile simulating ``model``'s catalogue family, if it has one."""
+    from pymiio.knowledge.catalogue import family_of
+
+    family = family_of(model)
+    if family == "plug":
+        return {"chuangmi.plug.v1": "plug-v1", "chuangmi.plug.hmi208": "plug-v1",
+                "chuangmi.plug.v3": "plug-v3"}.get(model, "plug")
+    return CATALOGUE_PROFILES.get(family or "")
 
 
 def profile_from_mapping(entry: dict[str, Any]) -> Profile:
