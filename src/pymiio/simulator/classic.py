@@ -210,6 +210,7 @@ PLUG_V1: dict[str, Handler] = {
     "set_on": _flag("on", True), "set_off": _flag("on", False),
     "set_usb_on": _flag("usb_on", True), "set_usb_off": _flag("usb_on", False),
     "set_wifi_led": _switch("wifi_led"),
+    "get_power": lambda device, params: [300],  # 3.00 W in hundredths (v3)
 }
 
 PLUG_M1: dict[str, Handler] = {

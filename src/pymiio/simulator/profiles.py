@@ -69,6 +69,7 @@ BUILTIN: dict[str, Profile] = {
                     (6, 1): (False, True)})),  # child lock
     "bulb": Profile(  # Yeelight firmware keeps every value as text
         model="yeelink.light.color1", family="yeelight", fw_ver="2.0.6_0065", hw_ver="esp8266",
+        max_props=32,  # answers all 25 status names at once
         props={"name": "", "lan_ctrl": "1", "save_state": "1", "delayoff": "0",
                "music_on": "0", "power": "on", "bright": "80", "color_mode": "2",
                "rgb": "16711680", "hue": "359", "sat": "100", "ct": "4000", "flowing": "0",
