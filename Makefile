@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SRC    := src/pymiio
 
-.PHONY: venv test lint typecheck pytest fuzz bench demo netns-deps clean
+.PHONY: venv test lint typecheck pytest fuzz bench demo netns-deps mqtt-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 venv: $(STAMP)
 
 ## make test: lint, type-check and the whole suite (network traffic stays on loopback / test netns)
-test: $(STAMP) netns-deps
+test: $(STAMP) netns-deps mqtt-deps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q --cov --cov-report=term
@@ -41,13 +41,19 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 ## make demo: simulated devices on loopback, then both CLIs against them
-demo: $(STAMP)
+demo: $(STAMP) mqtt-deps
 	$(BIN)/python -m pymiio.demo
 
 # iproute2 for the namespace tests; installed only where missing and apt is usable.
 netns-deps:
 	@command -v ip >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 	  && (apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || echo "iproute2 missing: namespace tests will skip"; }
+
+# Mosquitto for the bridge tests and demo (each starts its own on a loopback port); RUNLEVEL=1
+# keeps Debian from starting the system service on install.
+mqtt-deps:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	  && (apt-get update -qq && RUNLEVEL=1 apt-get install -y -qq mosquitto >/dev/null) || echo "mosquitto missing: bridge tests will skip"; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

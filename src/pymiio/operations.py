@@ -16,7 +16,15 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from pymiio.errors import DeviceError, MiioError, MiioTimeoutError, PayloadError, UsageError
+from pymiio.errors import (
+    DeviceError,
+    MiioError,
+    MiioTimeoutError,
+    PayloadError,
+    UnreachableError,
+    UsageError,
+    WrongTokenError,
+)
 from pymiio.knowledge.model import DeviceModel, Property
 from pymiio.protocol import rpc
 from pymiio.protocol.message import ERROR_MEANINGS
@@ -83,6 +91,8 @@ def _read_miot(props: Sequence[Property], batch: int) -> Step[list[Reading]]:
         items = [{"did": p.name[:32], "siid": p.siid, "piid": p.piid} for p in chunk]
         try:
             result = yield "get_properties", items
+        except (UnreachableError, WrongTokenError):
+            raise  # the device is gone or the token wrong: smaller batches will not help
         except (DeviceError, MiioTimeoutError) as exc:
             code = exc.code if isinstance(exc, DeviceError) else None
             if size > 1 and (code in SHRINK_ON or code is None):
@@ -137,6 +147,8 @@ def _read_classic(props: Sequence[Property], batch: int) -> Step[list[Reading]]:
             continue
         try:
             result = yield method, []
+        except (UnreachableError, WrongTokenError):
+            raise
         except (DeviceError, MiioTimeoutError) as exc:
             for prop in members:
                 failed[(prop.siid, prop.piid)] = Reading(prop, None, -1, str(exc))
@@ -168,6 +180,8 @@ def _get_prop(names: list[str], batch: int) -> Step[tuple[dict[str, Any], dict[s
         chunk = pending[:size]
         try:
             result = yield "get_prop", chunk
+        except (UnreachableError, WrongTokenError):
+            raise
         except (DeviceError, MiioTimeoutError) as exc:
             code = exc.code if isinstance(exc, DeviceError) else None
             if size > 1 and (code in SHRINK_ON or code is None):

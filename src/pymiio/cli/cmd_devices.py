@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from pymiio.cli.common import Seconds, edit_inventory, json_option, load_inventory, warn
@@ -94,3 +96,51 @@ def remove(name: str, as_json: bool) -> None:
     run_guarded(run, debug_enabled())
 
 
+
+
+@devices.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@json_option
+def import_devices(file: Path, as_json: bool) -> None:
+    """Add every device of FILE: the JSON `miio devices list --json --show-tokens` writes, or
+    a list of {name, host, token}. Entries are checked one by one; all are saved at once."""
+    import json
+
+    from pymiio.errors import InventoryError, MiioError
+    from pymiio.paths import read_input
+
+    def run() -> None:
+        try:
+            document = json.loads(read_input(file, 16 * 1024 * 1024, InventoryError))
+        except (ValueError, RecursionError):
+            raise InventoryError(f"{file} is not a JSON list of devices") from None
+        items = document.get("devices", document) if isinstance(document, dict) else document
+        if isinstance(items, dict):
+            items = [{"name": name, **value} for name, value in items.items()
+                     if isinstance(value, dict)]
+        if not isinstance(items, list):
+            raise InventoryError(f"{file} is not a JSON list of devices")
+        saved, problems = [], []
+        with edit_inventory() as inventory:
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                    problems.append(f"skipped an entry without a name: {str(item)[:60]}")
+                    continue
+                try:
+                    entry = inventory.add(Entry(item["name"], host=item.get("host"),
+                                                token=item.get("token"),
+                                                model=item.get("model"),
+                                                device_id=item.get("device_id")))
+                except MiioError as exc:
+                    problems.append(f"skipped {item['name'][:64]!r}: {exc}")
+                    continue
+                saved.append(entry.name)
+        for problem in problems:
+            warn(problem)
+        if as_json:
+            print_json({"imported": saved, "skipped": len(problems)})
+        else:
+            click.echo(f"imported {len(saved)} device(s)"
+                       + (f", skipped {len(problems)}" if problems else ""))
+
+    run_guarded(run, debug_enabled())

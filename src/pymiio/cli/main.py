@@ -29,6 +29,7 @@ COMMANDS = {
     "action": "pymiio.cli.cmd_named:action",
     "watch": "pymiio.cli.cmd_named:watch",
     "spec": "pymiio.cli.cmd_spec:spec",
+    "bridge": "pymiio.cli.cmd_bridge:bridge",
 }
 
 SUMMARIES = {
@@ -48,6 +49,7 @@ SUMMARIES = {
     "action": "Run a named action.",
     "watch": "Print a device's state, then each change (pushed or polled).",
     "spec": "MIoT specs: fetch, import, show.",
+    "bridge": "Serve the devices on an MQTT broker, with Home Assistant discovery.",
 }
 
 

@@ -1,0 +1,1 @@
+"""``miio bridge``: every inventory device on an MQTT broker, with Home Assistant discovery."""

@@ -1,0 +1,385 @@
+"""The running bridge: devices polled and pushed to MQTT, commands from MQTT to devices.
+
+Topics (BASE = the base topic, docs/bridge.md): ``BASE/bridge/state`` (retained, the Last
+Will says offline), ``BASE/bridge/devices``, ``BASE/<name>`` (retained state keyed by property
+names), ``BASE/<name>/availability``, ``BASE/<name>/set``, ``.../set/<property>``,
+``.../action``, ``.../get`` and the feedback on ``BASE/<name>/response``.
+
+The MQTT connection is a loop (aiomqtt does not reconnect by itself): on every (re)connect the
+bridge subscribes again and republishes everything retained, from memory, because a broker
+restarted without persistence has lost it. A broker that refuses the credentials is fatal (one
+error line), anything else is retried with back-off. Devices are polled each in its own task,
+spread over the interval; one that stops answering goes offline after ``offline_after`` missed
+polls and back online when it answers. A misbehaving device never stalls the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymiio.bridge import ha
+from pymiio.bridge.options import BrokerAddress
+from pymiio.client import AsyncDevice
+from pymiio.errors import MiioError, MiioTimeoutError, UsageError
+from pymiio.inventory import Entry
+from pymiio.knowledge.model import DeviceModel
+from pymiio.operations import Reading
+
+log = logging.getLogger("pymiio.bridge")
+ONLINE = json.dumps({"state": "online"})
+OFFLINE = json.dumps({"state": "offline"})
+RESUBSCRIBE_EVERY = 600.0  # seconds between miIO.sub renewals for pushing devices
+
+
+class BridgeError(MiioError):
+    """The bridge cannot run: the broker refused the credentials, bad options."""
+
+
+@dataclass
+class Settings:
+    broker: BrokerAddress
+    base: str = "pymiio"
+    prefix: str = "homeassistant"
+    interval: float = 10.0
+    offline_after: int = 2
+    cafile: str | None = None
+    describe: Callable[[str], DeviceModel] | None = None
+    client_id: str | None = None
+
+
+@dataclass
+class Served:
+    """One device the bridge serves."""
+
+    entry: Entry
+    device: AsyncDevice
+    model: DeviceModel | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    published: str | None = None
+    online: bool | None = None
+    misses: int = 0
+    firmware: str | None = None
+    subscribed_at: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+class Bridge:
+    def __init__(self, settings: Settings, entries: list[Entry]) -> None:
+        self.settings = settings
+        timeout = max(0.5, min(5.0, settings.interval * 0.8))
+        self.devices = {e.name: Served(e, AsyncDevice(e.host or "", e.token, timeout=timeout))
+                        for e in entries}
+        self.client: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.connected = asyncio.Event()
+
+    # -- running --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set; then publish offline and return."""
+        pollers = [asyncio.create_task(self._poll_forever(served, index))
+                   for index, served in enumerate(self.devices.values())]
+        try:
+            await self._connection_loop(stop)
+        finally:
+            for task in (*pollers, *self._tasks):
+                task.cancel()
+            await asyncio.gather(*pollers, *self._tasks, return_exceptions=True)
+            await asyncio.gather(*(s.device.close() for s in self.devices.values()))
+
+    async def _connection_loop(self, stop: asyncio.Event) -> None:
+        import aiomqtt
+
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                async with self._client() as client:
+                    self.client = client
+                    delay = 0.5
+                    await self._on_connect(client)
+                    self.connected.set()
+                    if await self._until_stop_or_disconnect(client, stop):
+                        await client.publish(f"{self.settings.base}/bridge/state", OFFLINE,
+                                             qos=1, retain=True)
+                        return
+            except aiomqtt.MqttCodeError as exc:
+                if getattr(exc, "rc", None) in (4, 5, 134, 135):
+                    raise BridgeError(f"the broker refused the credentials: {exc}") from None
+                log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
+            finally:
+                self.client = None
+                self.connected.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+
+    def _client(self) -> Any:
+        import aiomqtt
+
+        broker = self.settings.broker
+        context = None
+        if broker.tls:
+            context = ssl.create_default_context(cafile=self.settings.cafile)
+        return aiomqtt.Client(
+            broker.host, broker.port, username=broker.username, password=broker.password,
+            identifier=self.settings.client_id, tls_context=context, keepalive=30,
+            will=aiomqtt.Will(f"{self.settings.base}/bridge/state", OFFLINE, qos=1,
+                              retain=True))
+
+    async def _until_stop_or_disconnect(self, client: Any, stop: asyncio.Event) -> bool:
+        """True when stopped on purpose, False when the connection broke."""
+        messages = asyncio.create_task(self._messages(client))
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({messages, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (messages, stopping):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await messages
+        if messages in done and messages.exception() is not None:
+            raise messages.exception()  # type: ignore[misc]
+        return stopping in done
+
+    async def _on_connect(self, client: Any) -> None:
+        base = self.settings.base
+        await client.subscribe(f"{base}/+/set")
+        await client.subscribe(f"{base}/+/set/+")
+        await client.subscribe(f"{base}/+/action")
+        await client.subscribe(f"{base}/+/get")
+        await client.subscribe(f"{self.settings.prefix}/status")
+        await client.publish(f"{base}/bridge/state", ONLINE, qos=1, retain=True)
+        await self._publish_devices()
+        for served in self.devices.values():
+            await self._publish_discovery(served)
+            await self._publish_state(served, force=True)
+            if served.online is not None:
+                await self._publish(f"{base}/{served.name}/availability",
+                                    ONLINE if served.online else OFFLINE, retain=True)
+
+    async def _messages(self, client: Any) -> None:
+        async for message in client.messages:
+            topic = str(message.topic)
+            payload = bytes(message.payload or b"")
+            if topic == f"{self.settings.prefix}/status":
+                if payload.strip().lower() == b"online":  # Home Assistant restarted
+                    for served in self.devices.values():
+                        await self._publish_discovery(served)
+                        await self._publish_state(served, force=True)
+                continue
+            self._spawn(self._command(topic, payload))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- publishing -----------------------------------------------------------------------
+
+    async def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        """Publish if connected; what is retained is republished from memory on reconnect."""
+        import aiomqtt
+
+        client = self.client
+        if client is None:
+            return
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.publish(topic, payload, qos=1 if retain else 0, retain=retain)
+
+    async def _publish_devices(self) -> None:
+        listing = [{"name": s.name, "model": s.model.model if s.model else s.entry.model,
+                    "device_id": s.entry.device_id, "address": s.entry.host,
+                    "properties": [p.name for p in s.model.properties] if s.model else [],
+                    "actions": [a.name for a in s.model.actions] if s.model else []}
+                   for s in self.devices.values()]
+        await self._publish(f"{self.settings.base}/bridge/devices", json.dumps(listing),
+                            retain=True)
+
+    async def _publish_discovery(self, served: Served) -> None:
+        if served.model is None or served.entry.device_id is None:
+            return
+        who = ha.Identity(served.name, served.entry.device_id, served.model.model,
+                          served.firmware, self.settings.base, self.settings.prefix)
+        for topic, payload in ha.configs(served.model, who):
+            await self._publish(topic, json.dumps(payload, ensure_ascii=False), retain=True)
+
+    async def _publish_state(self, served: Served, force: bool = False) -> None:
+        if not served.values:
+            return
+        text = json.dumps(served.values, ensure_ascii=False, default=str)
+        if force or text != served.published:
+            served.published = text
+            topic = f"{self.settings.base}/{served.name}"
+            await self._publish(topic, text, retain=True)
+            if served.model is not None and ha.kind_of(served.model) == "vacuum":
+                await self._publish(f"{topic}/vacuum",
+                                    json.dumps(ha.vacuum_state(served.values, served.model)),
+                                    retain=True)
+
+    async def _set_online(self, served: Served, online: bool) -> None:
+        if served.online is online:
+            return
+        served.online = online
+        await self._publish(f"{self.settings.base}/{served.name}/availability",
+                            ONLINE if online else OFFLINE, retain=True)
+
+    # -- polling ----------------------------------------------------------------------------
+
+    async def _poll_forever(self, served: Served, index: int) -> None:
+        """Polls spread over the interval, so a thousand devices are not polled at once."""
+        interval = self.settings.interval
+        await asyncio.sleep(interval * index / max(1, len(self.devices)))
+        while True:
+            try:
+                await self.refresh(served)
+            except Exception:  # one device's bug never stops the others
+                log.exception("%s: poll failed", served.name)
+            await asyncio.sleep(interval)
+
+    async def refresh(self, served: Served) -> None:
+        try:
+            model = await self._model(served)
+            readings = await served.device.status(model)
+        except MiioTimeoutError:
+            served.misses += 1
+            if served.misses >= self.settings.offline_after:
+                await self._set_online(served, False)
+            return
+        except MiioError as exc:
+            log.info("%s: %s", served.name, exc)
+            served.misses += 1
+            if served.misses >= self.settings.offline_after:
+                await self._set_online(served, False)
+            return
+        served.misses = 0
+        await self._set_online(served, True)
+        self._take(served, readings)
+        await self._publish_state(served)
+        if model.kind == "miot" and time.monotonic() - served.subscribed_at > RESUBSCRIBE_EVERY:
+            await self._subscribe(served)
+
+    def _take(self, served: Served, readings: list[Reading]) -> None:
+        for reading in readings:
+            if reading.error is None:
+                served.values[reading.prop.name] = reading.value
+
+    async def _model(self, served: Served) -> DeviceModel:
+        if served.model is not None:
+            return served.model
+        entry, device = served.entry, served.device
+        info = await device.info()
+        served.firmware = info.get("fw_ver") if isinstance(info.get("fw_ver"), str) else None
+        model_name = entry.model or info.get("model")
+        if not isinstance(model_name, str):
+            raise MiioError(f"{served.name} does not report its model")
+        describe = self.settings.describe
+        assert describe is not None
+        served.model = await asyncio.to_thread(describe, model_name)
+        hello = device.hello
+        if entry.device_id is None and hello is not None:
+            entry.device_id = hello.device_id
+        await self._publish_devices()
+        await self._publish_discovery(served)
+        return served.model
+
+    async def _subscribe(self, served: Served) -> None:
+        """Ask a MIoT device to push its changes; they are published at once."""
+        from pymiio.operations import Tracker, subscribe_request
+
+        assert served.model is not None
+        tracker = Tracker(served.model)
+        tracker.values = {(p.siid, p.piid): served.values.get(p.name)
+                          for p in served.model.properties if p.name in served.values}
+
+        def pushed(message: dict[str, Any]) -> None:
+            changes = tracker.push(message)
+            for change in changes:
+                served.values[change.name] = change.value
+            if changes:
+                self._spawn(self._publish_state(served))
+
+        served.device.session.on_push = pushed
+        served.subscribed_at = time.monotonic()
+        with contextlib.suppress(MiioError):
+            await served.device.send(*subscribe_request(time.time()))
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def _command(self, topic: str, payload: bytes) -> None:
+        base = self.settings.base
+        parts = topic[len(base) + 1:].split("/")
+        served = self.devices.get(parts[0])
+        if served is None or len(parts) < 2:
+            return
+        kind = parts[1]
+        request: Any = None
+        try:
+            request = _payload(payload)
+            if kind == "get":
+                await self.refresh(served)
+                await self._publish_state(served, force=True)
+                return
+            model = await self._model(served)
+            if kind == "set":
+                values = _set_values(request, parts[2] if len(parts) > 2 else None)
+                await served.device.set(model, values)
+                readings = await served.device.get(model, list(values))
+                self._take(served, readings)
+                await self._publish_state(served)
+            elif kind == "action":
+                name, args = _action(request)
+                await served.device.run(model, name, args)
+                self._spawn(self.refresh(served))
+            await self._respond(served, request, None)
+        except MiioError as exc:
+            await self._respond(served, request, str(exc))
+        except Exception as exc:  # a bug: reported, never fatal
+            log.exception("%s: command failed", served.name)
+            await self._respond(served, request, f"internal error: {exc}")
+
+    async def _respond(self, served: Served, request: Any, error: str | None) -> None:
+        answer: dict[str, Any] = {"status": "ok"} if error is None else {
+            "status": "error", "error": " ".join(error.split())}
+        if isinstance(request, dict) and "transaction" in request:
+            answer["transaction"] = request["transaction"]
+        await self._publish(f"{self.settings.base}/{served.name}/response", json.dumps(answer))
+
+
+def _payload(payload: bytes) -> Any:
+    """A JSON payload, or the plain text when it is not JSON."""
+    text = payload.decode("utf-8", "replace").strip()
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _set_values(request: Any, prop: str | None) -> dict[str, Any]:
+    if prop is not None:
+        return {prop: request if not isinstance(request, dict) else request.get("value")}
+    if not isinstance(request, dict):
+        raise UsageError('set takes a JSON object like {"brightness": 55}')
+    values = {k: v for k, v in request.items() if k != "transaction"}
+    if not values:
+        raise UsageError("set needs at least one property")
+    return values
+
+
+def _action(request: Any) -> tuple[str, list[Any]]:
+    if isinstance(request, str) and request:
+        return request, []
+    if isinstance(request, dict) and isinstance(request.get("name"), str):
+        args = request.get("args", [])
+        return request["name"], args if isinstance(args, list) else [args]
+    raise UsageError('action takes a name, or {"name": "start", "args": [...]}')
