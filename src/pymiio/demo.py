@@ -61,11 +61,80 @@ def _demo(host: str) -> int:
         _run("miio-cli", "--ip", hosts[2], "--token", TOKEN, "--sendcmd",
              '{"method":"toggle",,"params":[],"id":1}')
         _run("miio-cli", "--token", TOKEN, "--decode", packet)
+        _bridge_section(hosts)
     finally:
         simulator.terminate()
         simulator.wait(10)
     print("\ndemo finished; the simulator is stopped")
     return 0
+
+
+def _bridge_section(hosts: list[str]) -> None:
+    """Mosquitto on a loopback port, the bridge, a few topics, one command over MQTT."""
+    import shutil
+
+    broker = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
+                                           if os.path.exists("/usr/sbin/mosquitto") else None)
+    if broker is None:
+        print("\n(bridge section skipped: mosquitto is not installed)")
+        return
+    import asyncio
+    import socket
+    import time
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    folder = tempfile.mkdtemp(prefix="pymiio-demo-broker-")
+    os.chmod(folder, 0o755)
+    config = os.path.join(folder, "mosquitto.conf")
+    with open(config, "w") as handle:
+        handle.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    mosquitto = subprocess.Popen([broker, "-c", config], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    print(f"\n$ miio bridge --broker mqtt://127.0.0.1:{port} --interval 2   (Mosquitto on "
+          "loopback)", flush=True)
+    bridge = subprocess.Popen([sys.executable, "-c", _ENTRY, "miio", "bridge", "--broker",
+                               f"mqtt://127.0.0.1:{port}", "--interval", "2"])
+    try:
+        time.sleep(0.5)
+        asyncio.run(_mqtt_tour(port))
+    finally:
+        bridge.terminate()
+        bridge.wait(15)
+        mosquitto.terminate()
+        mosquitto.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _mqtt_tour(port: int) -> None:
+    import asyncio
+
+    import aiomqtt
+
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe("pymiio/#")
+        shown: dict[str, str] = {}
+        sent = False
+        try:
+            async with asyncio.timeout(15):
+                async for message in client.messages:
+                    topic, text = str(message.topic), bytes(message.payload or b"").decode()
+                    if topic not in shown:
+                        shown[topic] = text
+                        print(f"  {topic}  {text[:110]}")
+                    if topic == "pymiio/kitchen-plug" and not sent:
+                        print('$ mqtt publish pymiio/kitchen-plug/set {"power": "on", '
+                              '"transaction": "demo"}')
+                        await client.publish("pymiio/kitchen-plug/set",
+                                             '{"power": "on", "transaction": "demo"}')
+                        sent = True
+                    if topic == "pymiio/kitchen-plug/response":
+                        print(f"  -> {text}")
+                        return
+        except TimeoutError:
+            print("  (no answer over MQTT within 15 s)")
 
 
 def _capture_one(host: str) -> str:
