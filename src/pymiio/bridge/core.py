@@ -68,6 +68,7 @@ class Served:
     misses: int = 0
     firmware: str | None = None
     subscribed_at: float = 0.0
+    announced: bool = False  # discovery published on the current connection
 
     @property
     def name(self) -> str:
@@ -83,6 +84,7 @@ class Bridge:
         self.client: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
+        self._listing_due = False
 
     # -- running --------------------------------------------------------------------------
 
@@ -122,6 +124,8 @@ class Bridge:
             finally:
                 self.client = None
                 self.connected.clear()
+                for served in self.devices.values():
+                    served.announced = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 30.0)
@@ -207,8 +211,9 @@ class Bridge:
                             retain=True)
 
     async def _publish_discovery(self, served: Served) -> None:
-        if served.model is None or served.entry.device_id is None:
+        if served.model is None or served.entry.device_id is None or self.client is None:
             return
+        served.announced = True
         who = ha.Identity(served.name, served.entry.device_id, served.model.model,
                           served.firmware, self.settings.base, self.settings.prefix)
         for topic, payload in ha.configs(served.model, who):
@@ -263,6 +268,8 @@ class Bridge:
                 await self._set_online(served, False)
             return
         served.misses = 0
+        if not served.announced:  # described while the broker was away
+            await self._publish_discovery(served)
         await self._set_online(served, True)
         self._take(served, readings)
         await self._publish_state(served)
@@ -289,9 +296,22 @@ class Bridge:
         hello = device.hello
         if entry.device_id is None and hello is not None:
             entry.device_id = hello.device_id
-        await self._publish_devices()
+        self._list_soon()
         await self._publish_discovery(served)
         return served.model
+
+    def _list_soon(self) -> None:
+        """Republish the device list once for a burst of newly described devices (a thousand
+        devices described in one poll round must not publish a thousand lists)."""
+        if not self._listing_due:
+            self._listing_due = True
+
+            async def later() -> None:
+                await asyncio.sleep(1.0)
+                self._listing_due = False
+                await self._publish_devices()
+
+            self._spawn(later())
 
     async def _subscribe(self, served: Served) -> None:
         """Ask a MIoT device to push its changes; they are published at once."""
