@@ -96,7 +96,7 @@ def _measure(command: list[str], env: dict[str, str], port: int, prefix: str,
 
 
 def bridge_case(first: str = "127.0.130.1") -> list[Row]:
-    from benchmarks.common import _DEVICE_CORE, _cores
+    from benchmarks.common import _cores
     from pymiio.inventory import Entry, Inventory
 
     broker = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -138,7 +138,6 @@ def bridge_case(first: str = "127.0.130.1") -> list[Row]:
         mosquitto.terminate()
         mosquitto.wait(10)
         shutil.rmtree(folder, ignore_errors=True)
-    del _DEVICE_CORE
     return [
         Row("floor: CPU share of one core", floor["cpu"] * 100, "%"),
         Row("pymiio bridge: CPU share of one core", ours["cpu"] * 100, "%"),
