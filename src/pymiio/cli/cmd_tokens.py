@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -78,3 +79,122 @@ def _name(text: str | None) -> str | None:
         return None
     slug = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.")[:64]
     return slug or None
+
+
+@tokens.command("cloud")
+@click.option("--username", help="Xiaomi account: e-mail, phone number or numeric id.")
+@click.option("--password", help="Its password (asked without echo when not given).")
+@click.option("--qr", is_flag=True, help="Log in by scanning a QR code with the Mi Home app.")
+@click.option("--region", default="all", show_default=True,
+              type=click.Choice(["all", "cn", "de", "us", "ru", "tw", "sg", "in", "i2"]),
+              help="Server region to list.")
+@click.option("--save", is_flag=True, help="Add the LAN devices to the device inventory.")
+@click.option("--show-tokens", is_flag=True, help="Show whole tokens instead of masked ones.")
+@click.option("--logout", is_flag=True, help="Forget the kept Xiaomi session and stop.")
+@json_option
+def cloud(username: str | None, password: str | None, qr: bool, region: str, save: bool,
+          show_tokens: bool, logout: bool, as_json: bool) -> None:
+    """Tokens of every device in your Xiaomi account (see docs/tokens.md: the password goes to
+    Xiaomi and nowhere else). Captcha and verification-code answers are read from the
+    terminal, or line by line from standard input when it is not one."""
+    from pymiio.cloud import flow
+    from pymiio.cloud.api import REGIONS
+
+    def run() -> None:
+        if logout:
+            click.echo("logged out" if flow.logout() else "no kept session")
+            return
+        asker = _asker()
+        notes: list[str] = []
+        regions = list(REGIONS) if region == "all" else [region]
+        found = flow.fetch_devices(regions, lambda: _login(username, password, qr, asker),
+                                   notes)
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+        if save:
+            _save_cloud(found)
+        if as_json:
+            print_json([device.as_dict(show_tokens) for device in found])
+        else:
+            rows = [device.as_dict(show_tokens) for device in found]
+            print_table(f"{len(rows)} device(s) in the account",
+                        ("name", "model", "ip", "did", "region", "token"),
+                        [(r["name"], r["model"], r["ip"], r["did"], r["region"], r["token"])
+                         for r in rows])
+
+    run_guarded(run, debug_enabled())
+
+
+class _Terminal:
+    def ask(self, question: str, secret: bool = False) -> str:
+        return str(click.prompt(question, hide_input=secret))
+
+    def tell(self, text: str) -> None:
+        click.echo(text, err=True)
+
+
+class _Lines:
+    """Answers from standard input, one per line, so the flows can be scripted."""
+
+    def ask(self, question: str, secret: bool = False) -> str:
+        line = sys.stdin.readline()
+        if not line:
+            from pymiio.errors import UsageError
+
+            raise UsageError(f"no answer for {question!r} on standard input")
+        return line.rstrip("\r\n")
+
+    def tell(self, text: str) -> None:
+        click.echo(text, err=True)
+
+
+def _asker() -> _Terminal | _Lines:
+    return _Terminal() if sys.stdin.isatty() else _Lines()
+
+
+def _login(username: str | None, password: str | None, qr: bool,
+           asker: _Terminal | _Lines) -> Any:
+    from pymiio.cloud.account import password_login, qr_login
+    from pymiio.paths import cache_dir
+
+    if qr:
+        return qr_login(asker, _show_qr, _countdown)
+    user = username or asker.ask("Xiaomi account (e-mail, phone or id)")
+    secret = password or asker.ask("password", secret=True)
+    return password_login(user, secret, asker, cache_dir() / "cloud")
+
+
+def _show_qr(url: str) -> None:
+    import segno
+
+    click.echo("Scan this code with the Mi Home app (or open the address below on a phone "
+               "logged in to it):", err=True)
+    if sys.stderr.isatty():
+        segno.make(url, error="m").terminal(out=sys.stderr, compact=True)
+    click.echo(url, err=True)
+
+
+def _countdown(left: float) -> None:
+    end = "" if sys.stderr.isatty() else "\n"
+    click.echo(f"\rwaiting for the confirmation in the app: {int(left)} s left  ", err=True,
+               nl=bool(end))
+
+
+def _save_cloud(found: list[Any]) -> None:
+    from pymiio.cli.common import edit_inventory, report_merge, warn
+    from pymiio.errors import InventoryError
+    from pymiio.inventory import Entry
+
+    with edit_inventory() as inventory:
+        for device in found:
+            if device.ble_key or device.parent_id or not device.ip or not device.did.isdigit():
+                continue  # BLE and gateway sub-devices have no miIO token of their own
+            name = _name(device.name) or inventory.name_for(int(device.did), device.ip)
+            try:
+                outcome = inventory.merge_found(Entry(name, host=device.ip, token=device.token,
+                                                      model=device.model,
+                                                      device_id=int(device.did)))
+            except InventoryError as exc:
+                warn(f"not saved: {exc}")
+                continue
+            report_merge(name, outcome)

@@ -1,0 +1,229 @@
+"""A stand-in for Xiaomi's account server and app API, written for the tests, on a free
+loopback port. It checks every API request's signature with its own RC4 and SHA code (not the
+client's) and refuses a wrong one."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlparse
+
+USER, PASSWORD = "user@example.com", "correct horse"
+SSECURITY = base64.b64encode(bytes(range(16))).decode()
+SERVICE_TOKEN = "service-token-" + "x" * 40
+CAPTCHA, CODE = "K7QX", "123456"
+PLUG_TOKEN, GATEWAY_TOKEN, SHARED_TOKEN = ("11" * 16, "22" * 16, "33" * 16)
+
+
+def _rc4(key: bytes, data: bytes) -> bytes:
+    state = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + state[i] + key[i % len(key)]) & 0xFF
+        state[i], state[j] = state[j], state[i]
+    i = j = 0
+    stream = bytearray()
+    for _ in range(1024 + len(data)):
+        i = (i + 1) & 0xFF
+        j = (j + state[i]) & 0xFF
+        state[i], state[j] = state[j], state[i]
+        stream.append(state[(state[i] + state[j]) & 0xFF])
+    return bytes(a ^ b for a, b in zip(data, stream[1024:], strict=True))
+
+
+def _sha1(method: str, path: str, params: list[tuple[str, str]], signed: str) -> str:
+    text = "&".join([method, path, *[f"{k}={v}" for k, v in params], signed])
+    return base64.b64encode(hashlib.sha1(text.encode()).digest()).decode()
+
+
+class CloudServer:
+    def __init__(self) -> None:
+        self.mode: set[str] = set()   # "captcha", "2fa", "rate-limit", "expire", "garbage",
+        self.requests: list[str] = []  # "hang-us", "bad-signature-seen"
+        self.release = threading.Event()
+        self.expired_once = False
+        self.logins = 0
+        self.qr_polls = 0
+        self.base = ""
+
+    @contextmanager
+    def running(self) -> Iterator[str]:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self.base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            yield self.base
+        finally:
+            self.release.set()
+            server.shutdown()
+            server.server_close()
+
+    # -- the account side ---------------------------------------------------------------
+
+    def account(self, path: str, query: dict[str, list[str]], form: dict[str, str],
+                cookies: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if path == "/pass/serviceLogin":
+            return 200, {"_sign": "sign-1", "qs": "%3Fsid", "code": 0}, {}
+        if path == "/pass/serviceLoginAuth2":
+            return self._auth2(form, cookies)
+        if path == "/pass/getCode":
+            return 200, b"\xff\xd8fake-jpeg", {"ick": "ick-cookie"}
+        if path == "/fe/service/identity/authStart":
+            return 200, b"<html>verify</html>", {}
+        if path == "/identity/list":
+            return 200, {"code": 0, "flag": 8, "options": [8, 4]}, {"identity_session": "s"}
+        if path == "/identity/auth/sendEmailTicket":
+            return 200, ({"code": 70022} if "rate-limit" in self.mode else {"code": 0}), {}
+        if path == "/identity/auth/verifyEmail":
+            if form.get("ticket") != CODE:
+                return 200, {"code": 70014, "desc": "wrong code"}, {}
+            return 200, {"code": 0, "location": "/identity/result/check?ok=1"}, {}
+        if path == "/identity/result/check":
+            return 200, self._success(), {}
+        if path == "/sts":
+            return 200, b"ok", {"serviceToken": SERVICE_TOKEN}
+        if path == "/longPolling/loginUrl":
+            return 200, {"code": 0, "loginUrl": "https://account.xiaomi.com/qr/login?x=1",
+                         "qr": f"{self.base}/qr.png", "lp": f"{self.base}/lp", "timeout": 30}, {}
+        if path == "/lp":
+            self.qr_polls += 1
+            return 200, ({"code": 700} if self.qr_polls < 2 else self._success()), {}
+        return 404, {"code": 404}, {}
+
+    def _auth2(self, form: dict[str, str], cookies: dict[str, str]) -> tuple[int, Any,
+                                                                            dict[str, str]]:
+        good = form.get("user") == USER and form.get("hash") == hashlib.md5(
+            PASSWORD.encode()).hexdigest().upper() and form.get("_sign") == "sign-1"
+        if not good:
+            return 200, {"code": 70016, "desc": "login failed", "captchaUrl": None}, {}
+        if "captcha" in self.mode and form.get("captCode") != CAPTCHA:
+            if "captCode" in form:
+                return 200, {"code": 87001, "captchaUrl": None}, {}
+            return 200, {"code": 87001, "captchaUrl": "/pass/getCode?icodeType=login"}, {}
+        if "2fa" in self.mode:
+            return 200, {"code": 0, "location": "", "securityStatus": 16,
+                         "notificationUrl": f"{self.base}/fe/service/identity/authStart?"
+                                            "sid=xiaomiio&context=ctx-1"}, {}
+        return 200, self._success(), {}
+
+    def _success(self) -> dict[str, Any]:
+        self.logins += 1
+        return {"code": 0, "ssecurity": SSECURITY, "userId": 1001, "passToken": "pass-tok",
+                "location": f"{self.base}/sts?nonce=1", "nonce": 1}
+
+    # -- the app API ------------------------------------------------------------------------
+
+    def api(self, region: str, path: str, form: list[tuple[str, str]],
+            cookies: dict[str, str]) -> tuple[int, Any]:
+        if region == "us" and "hang-us" in self.mode:
+            self.release.wait(30)
+            return 500, b""
+        fields = dict(form)
+        nonce = fields.get("_nonce", "")
+        signed = base64.b64encode(hashlib.sha256(base64.b64decode(SSECURITY) +
+                                                 base64.b64decode(nonce)).digest()).decode()
+        params = [(k, v) for k, v in form if k not in ("signature", "ssecurity", "_nonce")]
+        if fields.get("signature") != _sha1("POST", path, params, signed):
+            self.mode.add("bad-signature-seen")
+            return 200, self._encrypt({"code": 3, "message": "invalid signature"}, signed)
+        key = base64.b64decode(signed)
+        plain = {k: _rc4(key, base64.b64decode(v)).decode() for k, v in params}
+        inner = [(k, v) for k, v in plain.items() if k != "rc4_hash__"]
+        if plain.get("rc4_hash__") != _sha1("POST", path, inner, signed):
+            return 200, self._encrypt({"code": 3, "message": "invalid signature"}, signed)
+        if cookies.get("serviceToken") != SERVICE_TOKEN:
+            return 403, b"forbidden"
+        if "expire" in self.mode and not self.expired_once:
+            self.expired_once = True
+            return 200, self._encrypt({"code": 2, "message": "auth err"}, signed)
+        if "garbage" in self.mode:
+            return 200, b"this is not encrypted"
+        return 200, self._encrypt({"code": 0, "message": "ok",
+                                   "result": self._result(region, path,
+                                                          json.loads(plain["data"]))}, signed)
+
+    def _encrypt(self, value: Any, signed: str) -> bytes:
+        return base64.b64encode(_rc4(base64.b64decode(signed), json.dumps(value).encode()))
+
+    def _result(self, region: str, path: str, data: dict[str, Any]) -> Any:
+        if path == "/v2/homeroom/gethome":
+            homes = [{"id": 501, "name": "Home"}] if region == "de" else []
+            return {"homelist": homes}
+        if path == "/v2/user/get_device_cnt":
+            shared = [{"home_id": 777, "home_owner": 2002}] if region == "cn" else []
+            return {"share": {"share_family": shared}}
+        if path == "/v2/home/home_device_list":
+            return self._page(data)
+        if path == "/v2/device/blt_get_beaconkey":
+            return {"beaconkey": "ab" * 12}
+        return {}
+
+    def _page(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data["home_id"] == 501:
+            return {"has_more": False, "device_info": [
+                {"did": "120001", "name": "Kitchen plug", "model": "chuangmi.plug.m1",
+                 "token": PLUG_TOKEN, "localip": "127.0.55.1", "mac": "78:11:00:00:00:01"},
+                {"did": "blt.3.abcdef", "name": "Thermometer", "model": "lywsd03mmc",
+                 "token": "", "mac": "A4:C1:00:00:00:02"},
+                {"did": "120002", "name": "Gateway", "model": "lumi.gateway.v3",
+                 "token": GATEWAY_TOKEN, "localip": "127.0.55.2"},
+                {"did": "lumi.158d0001", "name": "Door", "model": "lumi.sensor_magnet.v2",
+                 "token": "", "parent_id": "120002"}]}
+        # the shared home: two pages
+        if not data.get("start_did"):
+            return {"has_more": True, "max_did": "130001", "device_info": [
+                {"did": "130001", "name": "Shared lamp", "model": "yeelink.light.color1",
+                 "token": SHARED_TOKEN, "localip": "127.0.55.3"}]}
+        return {"has_more": False, "device_info": [
+            {"did": "130002", "name": "Shared fan", "model": "dmaker.fan.p9",
+             "token": "44" * 16, "localip": "127.0.55.4"}]}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._serve({})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                self._serve(parse_qsl(self.rfile.read(length).decode(),
+                                      keep_blank_values=True))
+
+            def _serve(self, form: list[tuple[str, str]]) -> None:
+                owner.requests.append(self.path)
+                url = urlparse(self.path)
+                cookies = dict(part.strip().split("=", 1) for part in self.headers.get(
+                    "Cookie", "").split(";") if "=" in part)
+                parts = url.path.split("/")
+                if len(parts) > 3 and parts[2] == "app":
+                    status, body = owner.api(parts[1], "/" + "/".join(parts[3:]), form,
+                                             cookies)
+                    self._send(status, body, {})
+                    return
+                status, body, set_cookies = owner.account(url.path, parse_qs(url.query),
+                                                          dict(form), cookies)
+                self._send(status, body, set_cookies)
+
+            def _send(self, status: int, body: Any, set_cookies: dict[str, str]) -> None:
+                raw = body if isinstance(body, bytes) else (
+                    "&&&START&&&" + json.dumps(body)).encode()
+                self.send_response(status)
+                for name, value in set_cookies.items():
+                    self.send_header("Set-Cookie", f"{name}={value}; Path=/")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        return Handler
