@@ -5,9 +5,6 @@ The public names load on first use, so ``import pymiio`` (and the CLIs' ``--help
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from pymiio.errors import (
     AddressError,
     BackupError,
@@ -27,6 +24,7 @@ from pymiio.errors import (
 )
 
 __version__ = "0.1.0"
+TYPE_CHECKING = False  # not typing's: importing typing costs more than the rest of --help
 
 _LAZY = {
     "Token": "pymiio.protocol.token",
@@ -40,6 +38,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from pymiio.client import AsyncDevice
     from pymiio.discovery import DiscoveredDevice, discover, discover_all
     from pymiio.protocol.session import Hello, RetryPolicy
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pymiio' has no attribute {name!r}")

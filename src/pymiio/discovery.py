@@ -20,7 +20,7 @@ from pymiio.address import check_ipv4
 from pymiio.errors import AddressError, MiioError, ProtocolError, UnreachableError, UsageError
 from pymiio.protocol.packet import HELLO, PORT, DeviceIdHalves, parse_packet
 from pymiio.protocol.token import Token
-from pymiio.transport import Address, UdpEndpoint
+from pymiio.transport import Address, UdpEndpoint, shared_endpoint
 
 LIMITED_BROADCAST = "255.255.255.255"
 MAX_RANGE = 65536
@@ -132,17 +132,60 @@ async def discover_all(**options: Any) -> list[DiscoveredDevice]:
 
 async def discover_one(address: str, *, timeout: float = 3.0, port: int = PORT,
                        bind: str | None = None) -> DiscoveredDevice:
-    """Hello one address; return as soon as it answers, UnreachableError after ``timeout``."""
+    """Hello one address; return as soon as it answers, UnreachableError after ``timeout``.
+
+    Without ``bind`` it borrows the loop's shared endpoint (the one ``AsyncDevice`` uses):
+    asking one address costs no socket of its own, no task and no listener."""
     check_ipv4(address)
     _check_window(timeout)
-    endpoint = await open_endpoint(bind)
-    schedule = HelloSchedule([address], port, timeout, 5, 1, strict=True)
+    if bind is not None:
+        endpoint = await open_endpoint(bind)
+        schedule = HelloSchedule([address], port, timeout, 5, 1, strict=True)
+        try:
+            async with aclosing(_collect(endpoint, schedule, timeout, first_only=True)) as found:
+                async for device in found:
+                    return device
+        finally:
+            endpoint.close()
+        raise UnreachableError(f"{address} did not answer the hello within {timeout:g} s")
+    return await _hello_shared(address, port, timeout)
+
+
+async def _hello_shared(address: str, port: int, timeout: float) -> DiscoveredDevice:
+    loop = asyncio.get_running_loop()
+    endpoint = await shared_endpoint()
+    found: list[DiscoveredDevice] = []
+    waiter: list[asyncio.Future[None]] = []
+
+    def on_datagram(data: bytes) -> None:
+        device = _parse_hello(data, address)
+        if device is not None and not found:
+            found.append(device)
+            if waiter and not waiter[0].done():
+                waiter[0].set_result(None)
+
+    route = (address, port)
+    endpoint.add_route(route, on_datagram)
+    deadline = loop.time() + timeout
+    resend = min(0.5, timeout / 10)
     try:
-        async with aclosing(_collect(endpoint, schedule, timeout, first_only=True)) as answers:
-            async for device in answers:
-                return device
+        while not found and (left := deadline - loop.time()) > 0:
+            try:
+                endpoint.send(HELLO, route)
+            except OSError as exc:
+                raise UnreachableError(f"cannot send a hello to {address}: "
+                                       f"{exc.strerror or exc}") from None
+            waiter[:] = [loop.create_future()]
+            timer = loop.call_later(min(resend, left), _wake, waiter[0])
+            try:
+                await waiter[0]
+            finally:
+                timer.cancel()
     finally:
-        endpoint.close()
+        endpoint.remove_route(route, on_datagram)
+        endpoint.release()
+    if found:
+        return found[0]
     raise UnreachableError(f"{address} did not answer the hello within {timeout:g} s")
 
 

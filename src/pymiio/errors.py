@@ -7,7 +7,9 @@ the code the problem was found.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # the CLIs' --help imports this module: no typing import at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class MiioError(Exception):
