@@ -82,7 +82,7 @@ async def main(port: int, hosts: dict[str, str], interval: float) -> None:
         async def publisher() -> None:
             while True:
                 topic, payload = await outbox.get()
-                await client.publish(topic, payload)
+                await client.publish(topic, payload, retain=not topic.endswith("/response"))
 
         task = asyncio.create_task(publisher())
         async for message in client.messages:
