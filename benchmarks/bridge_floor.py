@@ -24,6 +24,8 @@ PROPS = ["power", "temperature", "wifi_led"]
 async def main(port: int, hosts: dict[str, str], interval: float) -> None:
     codec = FloorCodec(TOKEN)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", socket.SO_RCVBUF),
+                    4 * 1024 * 1024)  # a thousand hello replies arrive at once
     sock.bind(("127.0.0.1", 0))
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
@@ -36,7 +38,8 @@ async def main(port: int, hosts: dict[str, str], interval: float) -> None:
 
     def request(name: str, method: str, params: list[object], kind: str) -> None:
         ip = hosts[name]
-        if ip not in sessions:
+        if ip not in sessions:  # its hello reply was lost: ask again, poll next round
+            sock.sendto(HELLO, (ip, 54321))
             return
         counter[0] = counter[0] % 9000 + 1
         did, stamp = sessions[ip]
