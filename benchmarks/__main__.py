@@ -207,6 +207,12 @@ def _write(sections: list[tuple[str, list[str]]],
         "goes to 255.255.255.255, which these benchmarks never send to.",
         "- The 20 % loss case uses 20 calls for python-miio: at its defaults, a lost reply costs "
         "it a 5 s timeout per retry.",
+        "- Cold fleets (handshakes included): the first call to each device reserves its "
+        "request ids in a worker thread, so no file I/O runs on the event loop; for 200 "
+        "instant devices that is most of the gap to the floor. Warm calls do not touch the disk.",
+        "- discover_one borrows the shared endpoint, but a caller that owns no other device "
+        "still creates and closes that endpoint per call (a socket, add_reader/remove_reader); "
+        "keeping one endpoint per loop alive between calls is the next step.",
         "- The bridge's floor (`benchmarks/bridge_floor.py`) polls the same devices with the "
         "floor codec on one socket and publishes bare MQTT messages: no per-device sessions, "
         "retries, value checks, availability or discovery. On this machine the floor itself "
