@@ -10,9 +10,11 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlparse
+
+from .http_standin import QuietHandler, serving
 
 USER, PASSWORD = "user@example.com", "correct horse"
 SSECURITY = base64.b64encode(bytes(range(16))).decode()
@@ -54,17 +56,9 @@ class CloudServer:
 
     @contextmanager
     def running(self) -> Iterator[str]:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        self.base = f"http://127.0.0.1:{server.server_address[1]}"
-        try:
-            yield self.base
-        finally:
-            self.release.set()
-            server.shutdown()
-            server.server_close()
+        with serving(self._handler(), self.release) as base:
+            self.base = base
+            yield base
 
     # -- the account side ---------------------------------------------------------------
 
@@ -189,10 +183,7 @@ class CloudServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._serve({})
 
@@ -219,11 +210,7 @@ class CloudServer:
             def _send(self, status: int, body: Any, set_cookies: dict[str, str]) -> None:
                 raw = body if isinstance(body, bytes) else (
                     "&&&START&&&" + json.dumps(body)).encode()
-                self.send_response(status)
-                for name, value in set_cookies.items():
-                    self.send_header("Set-Cookie", f"{name}={value}; Path=/")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                self.send_body(status, raw, [("Set-Cookie", f"{k}={v}; Path=/")
+                                             for k, v in set_cookies.items()])
 
         return Handler
