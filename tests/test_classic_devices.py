@@ -290,3 +290,12 @@ def test_status_json_entries_of_classic_devices_have_name_and_raw_value(
         for entry in run(key, "status", "--json").json():
             assert {"name", "value"} <= set(entry) and "siid" not in entry
             json.dumps(entry)
+
+
+def test_classic_reads_shrink_their_batches_for_strict_firmware() -> None:
+    """get_prop with more names than the device takes (-9999) is asked again in halves."""
+    [lamp] = make_devices(f"{NET}.110.20", token=TOKEN, profile="philips.light.sread1")
+    lamp.profile.max_props = 3
+    with simulator_thread([lamp]):
+        entries = miio("status", lamp.host, "--token", TOKEN, "--json").json()
+    assert len(entries) == 9 and all("error" not in entry for entry in entries)

@@ -27,15 +27,14 @@ from pymiio.errors import (
 )
 from pymiio.knowledge.model import DeviceModel, Property
 from pymiio.protocol import rpc
-from pymiio.protocol.message import ERROR_MEANINGS
+from pymiio.protocol.message import ERROR_MEANINGS, code_text
 
 T = TypeVar("T")
+B = TypeVar("B")
 Request = tuple[str, Any]
 Step = Generator[Request, Any, T]
 BATCH: Final = 15
 SHRINK_ON: Final = frozenset({-9999, -32602, -5001})
-CODE_MEANINGS: Final = {**ERROR_MEANINGS, -704040003: "property not found",
-                        -704040002: "service not found", 1: "accepted, not finished"}
 
 
 @dataclass
@@ -68,8 +67,7 @@ class Reading:
 
 
 def describe_code(code: Any) -> str:
-    text = CODE_MEANINGS.get(code) if type(code) is int else None
-    return f"error {code} ({text})" if text else f"error {code}"
+    return f"error {code_text(code)}"
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -84,27 +82,43 @@ def read(props: Sequence[Property], batch: int = BATCH) -> Step[list[Reading]]:
 def _read_miot(props: Sequence[Property], batch: int) -> Step[list[Reading]]:
     """``get_properties`` in adaptive batches."""
     readings: dict[tuple[int, int], Reading] = {}
-    pending = list(props)
-    size = max(1, batch)
+    outcomes = yield from _in_batches(list(props), batch, lambda chunk: (
+        "get_properties", [{"did": p.name[:32], "siid": p.siid, "piid": p.piid}
+                           for p in chunk]))
+    for chunk, result, error in outcomes:
+        if error is None:
+            _take(chunk, result, readings)
+            continue
+        code = error.code if isinstance(error, DeviceError) else -1
+        for prop in chunk:
+            readings[(prop.siid, prop.piid)] = Reading(prop, None, code, str(error))
+    return [readings[(p.siid, p.piid)] for p in props if (p.siid, p.piid) in readings]
+
+
+def _in_batches(items: list[B], batch: int, request: Callable[[list[B]], Request],
+                ) -> Step[list[tuple[list[B], Any, MiioError | None]]]:
+    """Ask for ``items`` a batch at a time; a batch the device refuses (-9999 and kin, a
+    timeout) is asked again in halves, down to one item, as stricter firmware needs. Each
+    chunk comes back with its result or its error; a device that is gone, or a wrong token,
+    ends the read (smaller batches would not help)."""
+    outcomes: list[tuple[list[B], Any, MiioError | None]] = []
+    pending, size = list(items), max(1, batch)
     while pending:
         chunk = pending[:size]
-        items = [{"did": p.name[:32], "siid": p.siid, "piid": p.piid} for p in chunk]
         try:
-            result = yield "get_properties", items
+            result = yield request(chunk)
         except (UnreachableError, WrongTokenError):
-            raise  # the device is gone or the token wrong: smaller batches will not help
+            raise
         except (DeviceError, MiioTimeoutError) as exc:
             code = exc.code if isinstance(exc, DeviceError) else None
             if size > 1 and (code in SHRINK_ON or code is None):
-                size = max(1, size // 2)  # stricter firmware: ask for fewer at once
+                size = max(1, size // 2)
                 continue
-            for prop in chunk:
-                readings[(prop.siid, prop.piid)] = Reading(prop, None, code or -1, str(exc))
-            pending = pending[len(chunk):]
-            continue
-        _take(chunk, result, readings)
+            outcomes.append((chunk, None, exc))
+        else:
+            outcomes.append((chunk, result, None))
         pending = pending[len(chunk):]
-    return [readings[(p.siid, p.piid)] for p in props if (p.siid, p.piid) in readings]
+    return outcomes
 
 
 def _take(chunk: list[Property], result: Any, readings: dict[tuple[int, int], Reading]) -> None:
@@ -172,28 +186,18 @@ def _classic_reading(prop: Property, raw: Any) -> Reading:
 
 
 def _get_prop(names: list[str], batch: int) -> Step[tuple[dict[str, Any], dict[str, str]]]:
-    """``get_prop`` for ``names`` in batches that shrink when the device refuses."""
+    """``get_prop`` for ``names`` in adaptive batches: values by name, and errors by name."""
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    pending, size = list(names), max(1, batch)
-    while pending:
-        chunk = pending[:size]
-        try:
-            result = yield "get_prop", chunk
-        except (UnreachableError, WrongTokenError):
-            raise
-        except (DeviceError, MiioTimeoutError) as exc:
-            code = exc.code if isinstance(exc, DeviceError) else None
-            if size > 1 and (code in SHRINK_ON or code is None):
-                size = max(1, size // 2)
-                continue
-            errors.update(dict.fromkeys(chunk, str(exc)))
+    outcomes = yield from _in_batches(names, batch, lambda chunk: ("get_prop", chunk))
+    for chunk, result, error in outcomes:
+        if error is not None:
+            errors.update(dict.fromkeys(chunk, str(error)))
+        elif not isinstance(result, list) or len(result) != len(chunk):
+            raise PayloadError(f"get_prop asked for {len(chunk)} values, the device "
+                               f"answered {result!r:.80}")
         else:
-            if not isinstance(result, list) or len(result) != len(chunk):
-                raise PayloadError(f"get_prop asked for {len(chunk)} values, the device "
-                                   f"answered {result!r:.80}")
             values.update(zip(chunk, result, strict=True))
-        pending = pending[len(chunk):]
     return values, errors
 
 
@@ -312,7 +316,7 @@ def act(model: DeviceModel, name: str, args: Sequence[Any] = ()) -> Step[dict[st
     code = result.get("code", 0)
     if code not in (0, 1):
         raise DeviceError(code if type(code) is int else -1, f"{action.name} failed",
-                          CODE_MEANINGS.get(code) if type(code) is int else None)
+                          ERROR_MEANINGS.get(code) if type(code) is int else None)
     raw_out = result.get("out")
     out = raw_out if isinstance(raw_out, list) else []
     names = [prop.name for prop in action.outputs]

@@ -133,10 +133,7 @@ class UdpEndpoint:
         log_datagram(log, "recv", addr, data)
         handler = self.routes.get(addr[:2])
         if handler is not None:
-            try:
-                handler(data)
-            except Exception:
-                log.exception("a datagram handler failed (the datagram is dropped)")
+            _call_safely(handler, data)
         elif self.listener is not None:
             try:
                 self.listener(data, addr[:2])

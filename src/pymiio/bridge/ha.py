@@ -120,7 +120,7 @@ def _property(prop: Property, base: str) -> tuple[str, dict[str, Any]]:
                               "payload_on": "ON", "payload_off": "OFF"}
         return "binary_sensor", {**state, "value_template": template}
     if prop.choices and prop.writable:
-        labels = {str(c.value): c.description or str(c.value) for c in prop.choices}
+        labels = _labels(prop)
         return "select", {**state, "command_topic": command, "options": list(labels.values()),
                           "value_template": _label_template(prop, labels)}
     if prop.range is not None and prop.writable:
@@ -132,7 +132,7 @@ def _property(prop: Property, base: str) -> tuple[str, dict[str, Any]]:
         return "number", entity
     entity = {**state, "value_template": f"{{{{ {_value(prop)} }}}}"}
     if prop.choices:
-        labels = {str(c.value): c.description or str(c.value) for c in prop.choices}
+        labels = _labels(prop)
         entity["value_template"] = _label_template(prop, labels)
     elif prop.format not in ("string", "json"):
         entity["state_class"] = "measurement"
@@ -142,6 +142,11 @@ def _property(prop: Property, base: str) -> tuple[str, dict[str, Any]]:
         if bare in DEVICE_CLASSES and (prop.unit is None or prop.unit in UNITS):
             entity["device_class"] = DEVICE_CLASSES[bare]
     return "sensor", entity
+
+
+def _labels(prop: Property) -> dict[str, str]:
+    """Each list value (as text, as templates see it) with its label."""
+    return {str(c.value): c.description or str(c.value) for c in prop.choices}
 
 
 def _label_template(prop: Property, labels: dict[str, str]) -> str:
@@ -193,7 +198,7 @@ def _main(kind: str, model: DeviceModel,
         return entity, used
     mode = props.get("mode")
     if mode is not None and mode.writable and mode.choices:
-        labels = {str(c.value): c.description or str(c.value) for c in mode.choices}
+        labels = _labels(mode)
         entity.update(preset_modes=list(labels.values()),
                       preset_mode_command_topic=f"{base}/set/{mode.name}",
                       preset_mode_state_topic=base,

@@ -17,7 +17,7 @@ import click
 
 from pymiio import __version__
 from pymiio.cli.common import Seconds
-from pymiio.cli.errors import EXIT_DEVICE, EXIT_USAGE, fail, run_cli, run_guarded, set_debug
+from pymiio.cli.errors import EXIT_USAGE, fail, run_cli, run_guarded, set_debug
 from pymiio.cli.main import setup_debug_logging
 from pymiio.cli.output import print_json
 from pymiio.protocol.message import outside_strings
@@ -116,7 +116,7 @@ def _show(device: Any) -> None:
 def _device(ip: str, token: str | None, info: bool, message: dict[str, Any] | None,
             timeout: float) -> None:
     """--info and/or --sendcmd on one device object, in the original's order."""
-    from pymiio.cli.cmd_device import meaning
+    from pymiio.cli.cmd_device import exit_on_error_reply
     from pymiio.cli.output import mask_result
     from pymiio.sync import Device
 
@@ -129,10 +129,7 @@ def _device(ip: str, token: str | None, info: bool, message: dict[str, Any] | No
             return
         reply = device.send_raw(message)
     print_json(mask_result(reply))
-    error = reply.get("error")
-    if error is not None:
-        code = error.get("code") if isinstance(error, dict) else None
-        fail(f"the device answered with error {meaning(code)}", EXIT_DEVICE, "DeviceError")
+    exit_on_error_reply(reply)
 
 
 def _decode(text: str, token: str | None) -> None:

@@ -22,21 +22,27 @@ from pymiio.cli.errors import (
 )
 from pymiio.cli.output import mask_result, print_json, print_mapping, print_value
 from pymiio.errors import MiioTimeoutError
-from pymiio.protocol.message import ERROR_MEANINGS
+from pymiio.protocol.message import code_text
 from pymiio.sync import Device
 
 T = TypeVar("T")
 
 
-def _talk(host: str, token: str | None, timeout: float, action: Callable[[Device], T]) -> T:
-    """Resolve HOST (inventory name or address), open a Device, run ``action`` on it."""
+def talk(host: str, token: str | None, timeout: float,
+         action: Callable[[Device, Target], T]) -> T:
+    """Resolve HOST (inventory name or address), open a Device, run ``action`` on it; a
+    wrong-token verdict says where the token came from."""
     target = resolve_target(host, token)
-    return with_token_source(target, lambda: _with_device(target, timeout, action))
+
+    def run() -> T:
+        with Device(target.host, target.token, timeout=timeout) as device:
+            return action(device, target)
+
+    return with_token_source(target, run)
 
 
-def _with_device(target: Target, timeout: float, action: Callable[[Device], T]) -> T:
-    with Device(target.host, target.token, timeout=timeout) as device:
-        return action(device)
+def _talk(host: str, token: str | None, timeout: float, action: Callable[[Device], T]) -> T:
+    return talk(host, token, timeout, lambda device, _target: action(device))
 
 
 def json_argument(text: str, what: str) -> Any:
@@ -63,12 +69,6 @@ def _no_constant(name: str) -> Any:
 
 def _short(text: str) -> str:
     return text if len(text) <= 80 else text[:80] + "…"
-
-
-def meaning(code: Any) -> str:
-    """``-4001 (property not readable)``: a device error code with what it means."""
-    text = ERROR_MEANINGS.get(code) if isinstance(code, int) else None
-    return f"{code} ({text})" if text else str(code)
 
 
 @click.command()
@@ -136,17 +136,18 @@ def send_raw(host: str, message: str, show_token: bool, token: str | None, timeo
     def run() -> None:
         reply = _talk(host, token, timeout, lambda device: device.send_raw(command))
         print_json(reply if show_token else mask_result(reply))
-        _exit_on_error_reply(reply)
+        exit_on_error_reply(reply)
 
     run_guarded(run, debug_enabled())
 
 
-def _exit_on_error_reply(reply: dict[str, Any]) -> None:
+def exit_on_error_reply(reply: dict[str, Any]) -> None:
+    """A reply with an ``error`` member (printed already) exits 5 with its meaning."""
     error = reply.get("error")
     if error is not None:
         code = error.get("code") if isinstance(error, dict) else None
         text = error.get("message", "") if isinstance(error, dict) else str(error)
-        fail(f"the device answered with error {meaning(code)}: {text}", EXIT_DEVICE,
+        fail(f"the device answered with error {code_text(code)}: {text}", EXIT_DEVICE,
              "DeviceError")
 
 
@@ -168,7 +169,7 @@ def _pair(text: str) -> tuple[int, int]:
 
 def _item_errors(items: list[dict[str, Any]]) -> list[str]:
     return [f"{item.get('siid')}.{item.get('piid', item.get('aiid'))}: error "
-            f"{meaning(item.get('code'))}" for item in items if item.get("code", 0) != 0]
+            f"{code_text(item.get('code'))}" for item in items if item.get("code", 0) != 0]
 
 
 def _fail_items(errors: list[str]) -> None:
@@ -244,7 +245,7 @@ def miot_action(host: str, action_id: str, args: str | None, token: str | None,
         print_json(result)
         code = result.get("code", 0) if isinstance(result, dict) else 0
         if code != 0:
-            fail(f"{siid}.{aiid}: error {meaning(code)}", EXIT_DEVICE, "DeviceError")
+            fail(f"{siid}.{aiid}: error {code_text(code)}", EXIT_DEVICE, "DeviceError")
 
     run_guarded(run, debug_enabled())
 

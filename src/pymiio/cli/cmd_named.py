@@ -14,14 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
-from pymiio.cli.common import (
-    Seconds,
-    Target,
-    device_options,
-    json_option,
-    resolve_target,
-    with_token_source,
-)
+from pymiio.cli.cmd_device import talk
+from pymiio.cli.common import Seconds, Target, device_options, json_option
 from pymiio.cli.errors import EXIT_DEVICE, debug_enabled, fail, run_guarded
 from pymiio.cli.output import finite, print_json, print_table
 from pymiio.knowledge.model import DeviceModel
@@ -41,13 +35,9 @@ def knowledge_options(function: F) -> F:
 
 def _session(host: str, token: str | None, timeout: float, model: str | None,
              spec_file: Path | None, action: Callable[[Device, DeviceModel], T]) -> T:
-    target = resolve_target(host, token)
-
-    def run() -> T:
-        with Device(target.host, target.token, timeout=timeout) as device:
-            return action(device, describe(device, target, model, spec_file))
-
-    return with_token_source(target, run)
+    """:func:`cmd_device.talk` with the device's description in hand."""
+    return talk(host, token, timeout, lambda device, target: action(
+        device, describe(device, target, model, spec_file)))
 
 
 def describe(device: Device, target: Target, model: str | None,

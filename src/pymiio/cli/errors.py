@@ -124,7 +124,7 @@ def run_cli(command: click.Command, argv: Sequence[str] | None, prog_name: str) 
     reset_debug_logging()
     args = list(sys.argv[1:] if argv is None else argv)
     cut = args.index("--") if "--" in args else len(args)
-    if "--debug" in args[:cut] and command.name != "miio-cli":
+    if "--debug" in args[:cut]:
         args = ["--debug", *[a for i, a in enumerate(args) if a != "--debug" or i >= cut]]
     try:
         result = command.main(args=args, prog_name=prog_name, standalone_mode=False)

@@ -36,6 +36,8 @@ ERROR_MEANINGS: Final[dict[int, str]] = {
     -4005: "value error",
     -4006: "action in-parameter error",
     -4007: "did error",
+    -704040002: "service not found",
+    -704040003: "property not found",
     -5000: "the device failed to run the command",
     -5002: "the device is busy",
     -5003: "the device is offline or not ready",
@@ -113,6 +115,12 @@ def _repair_outside_strings(fragment: str) -> str:
     for pattern, replacement in _QUIRKS:
         fragment = pattern.sub(replacement, fragment)
     return fragment
+
+
+def code_text(code: Any) -> str:
+    """A device error code with what it means: ``-4001 (property not readable)``."""
+    meaning = ERROR_MEANINGS.get(code) if type(code) is int else None
+    return f"{code} ({meaning})" if meaning else str(code)
 
 
 def result_of(reply: dict[str, Any]) -> Any:

@@ -118,7 +118,7 @@ def spec_profile(spec: DeviceModel, base: Profile | None = None) -> Profile:
     return profile
 
 
-def _with_packaged_spec(name: str, profile: Profile) -> Profile:
+def _with_packaged_spec(profile: Profile) -> Profile:
     spec = _cached_spec(profile.model)
     return spec_profile(spec, profile) if spec is not None else profile
 
@@ -142,7 +142,7 @@ def profile_for(name_or_model: str) -> Profile:
     key = MODEL_INDEX.get(name_or_model, name_or_model)
     if key in BUILTIN:
         profile = BUILTIN[key].clone()
-        return _with_packaged_spec(key, profile) if profile.family == "miot" else profile
+        return _with_packaged_spec(profile) if profile.family == "miot" else profile
     builtin = _catalogue_profile(name_or_model)
     if builtin is not None:
         profile = BUILTIN[builtin].clone()
