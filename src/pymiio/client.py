@@ -321,7 +321,8 @@ class AsyncDevice(SessionView):
             self._settle()
             await self._waiter
         finally:
-            self.session.abort(ClosedError(f"{self.session.label}: the call was cancelled"))
+            if not call.done:  # only an interrupted call needs an error built
+                self.session.abort(ClosedError(f"{self.session.label}: the call was cancelled"))
             self._cancel_timer()
             self._waiter = None
         return call

@@ -180,7 +180,9 @@ class Device(SessionView):
             try:
                 self._drive(sock, call)
             finally:
-                self.session.abort(MiioError(f"{self.session.label}: the call was interrupted"))
+                if not call.done:  # only an interrupted call needs an error built
+                    self.session.abort(MiioError(f"{self.session.label}: the call was "
+                                                 "interrupted"))
         return call
 
     def _drive(self, sock: socket.socket, call: Call) -> None:
