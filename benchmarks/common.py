@@ -79,6 +79,20 @@ def median_seconds(action: Callable[[], object], repeats: int = REPEATS) -> floa
     return statistics.median(times)
 
 
+def interleaved_medians(cases: dict[str, Callable[[], object]], rounds: int = 15
+                        ) -> dict[str, float]:
+    """Median wall time of each case, the cases taking turns round by round: on a shared or
+    virtual machine the speed drifts over seconds, and turns give every case the same drift
+    (one case's block of runs after another's would not)."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, action in cases.items():
+            start = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

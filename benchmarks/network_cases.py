@@ -12,7 +12,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from benchmarks.common import TOKEN, TOKEN_HEX, Row, median_seconds, percentile, simulator
+from benchmarks.common import (
+    TOKEN,
+    TOKEN_HEX,
+    Row,
+    interleaved_medians,
+    median_seconds,
+    percentile,
+    simulator,
+)
 from benchmarks.floor import HEAD, HELLO, FloorClient, FloorCodec
 
 CALLS = 300
@@ -210,28 +218,11 @@ def _loss_rows(name: str, calls: int, action: object,
 
 def discovery_case(count: int = 200) -> list[Row]:
     """Case 5: one device by address; ``count`` devices by loopback broadcast."""
-    from miio.miioprotocol import MiIOProtocol
-
-    from pymiio.discovery import discover, discover_one
+    from pymiio.discovery import discover
 
     rows = []
     with simulator("127.0.94.1", count) as devices:
-        host = devices[0]["host"]
-
-        def floor_one() -> None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.settimeout(2)
-            sock.sendto(HELLO, (host, 54321))
-            sock.recvfrom(64)
-            sock.close()
-
-        rows.append(Row("one address: floor (one hello, one reply)", median_seconds(floor_one)))
-        loop = asyncio.new_event_loop()  # as an async caller would: inside a running loop
-        rows.append(Row("one address: pymiio discover_one", median_seconds(
-            lambda: loop.run_until_complete(discover_one(host)))))
-        loop.close()
-        rows.append(Row("one address: python-miio MiIOProtocol.discover", median_seconds(
-            lambda: MiIOProtocol.discover(host))))
+        rows += _discover_one_rows(devices[0]["host"])
 
         def floor_all() -> None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -253,11 +244,59 @@ def discovery_case(count: int = 200) -> list[Row]:
                     return
             raise RuntimeError(f"pymiio found only {seen} of {count}")
 
+        medians = interleaved_medians({"floor": floor_all,
+                                       "pymiio": lambda: asyncio.run(pymiio_all())}, 9)
         rows.append(Row(f"{count} by broadcast: floor (one hello, collect all)",
-                        median_seconds(floor_all)))
+                        medians["floor"]))
         rows.append(Row(f"{count} by broadcast: pymiio discover (until the last)",
-                        median_seconds(lambda: asyncio.run(pymiio_all()))))
+                        medians["pymiio"]))
     return rows
+
+
+def _discover_one_rows(host: str, calls: int = 100) -> list[Row]:
+    """One address, per call: the floor, pymiio on its own and while a device holds the shared
+    endpoint open, and python-miio's handshake; the four take turns (``interleaved_medians``)."""
+    from miio.miioprotocol import MiIOProtocol
+
+    from pymiio.discovery import discover_one
+    from pymiio.transport import shared_endpoint
+
+    def floor_one() -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.settimeout(2)
+        sock.sendto(HELLO, (host, 54321))
+        sock.recvfrom(64)
+        sock.close()
+
+    async def ours() -> None:
+        for _ in range(calls):
+            await discover_one(host)
+
+    async def borrowing() -> None:
+        held = await shared_endpoint()  # as an open AsyncDevice would
+        try:
+            await ours()
+        finally:
+            held.release()
+
+    loop = asyncio.new_event_loop()  # as an async caller would: inside a running loop
+    try:
+        medians = interleaved_medians({
+            "floor": lambda: [floor_one() for _ in range(calls)],
+            "ours": lambda: loop.run_until_complete(ours()),
+            "borrowing": lambda: loop.run_until_complete(borrowing()),
+            "python-miio": lambda: [MiIOProtocol.discover(host) for _ in range(calls)],
+        })
+    finally:
+        loop.close()
+    return [
+        Row("one address: floor (one hello, one reply)", medians["floor"] / calls),
+        Row("one address: pymiio discover_one", medians["ours"] / calls,
+            note="its own socket for the call"),
+        Row("one address: pymiio discover_one, a device open", medians["borrowing"] / calls,
+            note="borrows the open shared endpoint"),
+        Row("one address: python-miio MiIOProtocol.discover", medians["python-miio"] / calls),
+    ]
 
 
 def capacity_case(devices_count: int = 50, window: int = 64, seconds: float = 2.0) -> list[Row]:

@@ -4,6 +4,7 @@ and raw UDP exchanges on loopback."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -64,3 +65,14 @@ def exchange(host: str, data: bytes, port: int = 54321, timeout: float = 0.5,
     finally:
         sock.close()
     return answers
+
+
+def open_udp_sockets() -> int:
+    """UDP sockets this process has open (counted from /proc, public and exact)."""
+    links = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            links.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except FileNotFoundError:  # the listing's own descriptor, closed since
+            continue
+    return sum(1 for link in links if link.startswith("socket:"))

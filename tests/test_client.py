@@ -24,7 +24,7 @@ from pymiio.simulator import Faults, Simulator, make_devices
 
 from .addresses import NET
 from .conftest import TOKEN
-from .helpers import simulator_thread
+from .helpers import open_udp_sockets, simulator_thread
 
 FAST = RetryPolicy(timeout=5.0, retries=30, first_attempt=0.05, min_attempt=0.03)
 
@@ -96,31 +96,20 @@ async def test_cancelled_call_does_not_confuse_the_next() -> None:
             assert await device.send("get_prop", ["temperature"]) == [42]
 
 
-def _open_udp_sockets() -> int:
-    """UDP sockets this process has open (counted from /proc, public and exact)."""
-    links = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            links.add(os.readlink(f"/proc/self/fd/{fd}"))
-        except FileNotFoundError:  # the listing's own descriptor, closed since
-            continue
-    return sum(1 for link in links if link.startswith("socket:"))
-
-
 async def test_thousand_devices_with_one_gather() -> None:
     devices = make_devices(f"{NET}.20.1", 1000, token=TOKEN, seed=2)
     async with Simulator(devices, broadcast=False):
-        before = _open_udp_sockets()
+        before = open_udp_sockets()
         clients = [AsyncDevice(d.host, TOKEN, policy=FAST) for d in devices]
         first = asyncio.gather(*(c.send("get_prop", ["power"]) for c in clients))
         while not any(c.session.call for c in clients):
             await asyncio.sleep(0)
-        assert _open_udp_sockets() <= before + 1  # one socket for the whole fleet
+        assert open_udp_sockets() <= before + 1  # one socket for the whole fleet
         assert await first == [["on"]] * 1000
         results = await asyncio.gather(*(c.send("get_prop", ["power"]) for c in clients))
         assert results == [["on"]] * 1000
         await asyncio.gather(*(c.close() for c in clients))
-        assert _open_udp_sockets() == before  # the shared socket went with the last close
+        assert open_udp_sockets() == before  # the shared socket went with the last close
 
 
 async def test_twenty_percent_loss_thousand_consecutive_calls_succeed() -> None:

@@ -7,14 +7,15 @@ from typing import ClassVar
 
 import pytest
 
-from pymiio import AddressError, MiioError, Token, UnreachableError
+from pymiio import AddressError, AsyncDevice, MiioError, Token, UnreachableError
 from pymiio.discovery import discover, discover_all, discover_one, hello_target, parse_mdns_name
 from pymiio.errors import UsageError
-from pymiio.simulator import Simulator, make_devices
+from pymiio.simulator import Faults, Simulator, make_devices
 from pymiio.simulator.mdns import service_name
 
 from .addresses import NET
 from .conftest import TOKEN
+from .helpers import open_udp_sockets
 
 
 def test_where_the_hello_goes() -> None:
@@ -70,6 +71,33 @@ async def test_one_address_returns_at_once_or_times_out_clearly() -> None:
         assert device.stamp is not None and device.token is None
     with pytest.raises(UnreachableError, match=rf"{NET}\.43\.2 did not answer"):
         await discover_one(f"{NET}.43.2", timeout=0.4)
+
+
+async def _sockets_during(call: asyncio.Task[object]) -> int:
+    """The most UDP sockets this process had open while ``call`` ran."""
+    most = open_udp_sockets()
+    while not call.done():
+        most = max(most, open_udp_sockets())
+        await asyncio.sleep(0)
+    await call
+    return most
+
+
+async def test_one_address_costs_one_short_lived_socket_or_none() -> None:
+    """Issue 19: a lone discover_one opens one small socket and closes it; with a device open
+    it borrows that device's endpoint and opens none. Replies are delayed so the call is
+    in flight long enough to be watched."""
+    async with Simulator(make_devices(f"{NET}.47.1", 2, token=TOKEN), faults=Faults(delay=0.1)):
+        before = open_udp_sockets()
+        alone = asyncio.create_task(discover_one(f"{NET}.47.1", timeout=5))
+        assert await _sockets_during(alone) == before + 1
+        assert open_udp_sockets() == before
+        async with AsyncDevice(f"{NET}.47.2", TOKEN) as device:
+            await device.handshake()
+            held = open_udp_sockets()
+            borrowing = asyncio.create_task(discover_one(f"{NET}.47.1", timeout=5))
+            assert await _sockets_during(borrowing) == held
+        assert open_udp_sockets() == before
 
 
 async def test_discovery_leaves_no_sender_running() -> None:

@@ -4,6 +4,7 @@ The default run uses a few thousand examples; ``make fuzz`` sets PYMIIO_FUZZ_EXA
 """
 
 import contextlib
+import ipaddress
 import json
 import os
 
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pymiio import MiioError, Token
+from pymiio.address import is_ipv4
 from pymiio.capture import decode_packet
 from pymiio.protocol import build_packet, decode_reply, hello_reply, parse_packet, rpc
 from pymiio.protocol.session import Call, MemoryIds, Session
@@ -99,3 +101,19 @@ def test_session_survives_any_datagrams(datagrams: list[bytes], data: st.DataObj
     assert isinstance(call.reply, dict) or isinstance(call.error, MiioError)
     with contextlib.suppress(MiioError):
         rpc.miot_items(rpc.result(call), 1)
+
+
+_PARTS = st.sampled_from(["0", "00", "1", "01", "9", "10", "99", "100", "199", "200", "249",
+                          "250", "255", "256", "300", "1000", "", " 1", "1 ", "٣", "+1", "0x1"])
+
+
+@fuzz
+@given(st.one_of(st.lists(_PARTS, min_size=1, max_size=6).map(".".join), st.text(max_size=20)))
+def test_the_fast_address_check_agrees_with_ipaddress(text: str) -> None:
+    """is_ipv4 is a regular expression for speed; it must accept exactly what ipaddress does."""
+    try:
+        ipaddress.IPv4Address(text)
+        expected = True
+    except ValueError:
+        expected = False
+    assert is_ipv4(text) is expected

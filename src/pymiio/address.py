@@ -7,23 +7,21 @@ inventory. Both device faces, discovery and the CLIs check hosts here before any
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Final
 
 from pymiio.errors import AddressError
 
 _NUMERIC: Final = re.compile(r"[0-9.]+")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD: Final = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 _LABEL: Final = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 def is_ipv4(host: str) -> bool:
-    """True for a strict dotted quad (four decimal octets, no leading zeros)."""
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        return False
-    return True
+    """True for a strict dotted quad (four decimal octets, no leading zeros), the same strings
+    ``ipaddress.IPv4Address`` accepts, checked by one regular expression (it runs per call)."""
+    return _DOTTED_QUAD.fullmatch(host) is not None
 
 
 def check_host(host: str) -> str:

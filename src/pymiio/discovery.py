@@ -20,7 +20,7 @@ from pymiio.address import check_ipv4
 from pymiio.errors import AddressError, MiioError, ProtocolError, UnreachableError, UsageError
 from pymiio.protocol.packet import HELLO, PORT, DeviceIdHalves, parse_packet
 from pymiio.protocol.token import Token
-from pymiio.transport import Address, UdpEndpoint, shared_endpoint
+from pymiio.transport import Address, UdpEndpoint, exchange_endpoint
 
 LIMITED_BROADCAST = "255.255.255.255"
 MAX_RANGE = 65536
@@ -134,8 +134,9 @@ async def discover_one(address: str, *, timeout: float = 3.0, port: int = PORT,
                        bind: str | None = None) -> DiscoveredDevice:
     """Hello one address; return as soon as it answers, UnreachableError after ``timeout``.
 
-    Without ``bind`` it borrows the loop's shared endpoint (the one ``AsyncDevice`` uses):
-    asking one address costs no socket of its own, no task and no listener."""
+    Without ``bind`` it borrows the loop's shared endpoint (the one ``AsyncDevice`` uses) when
+    that is open, else uses a small socket of its own for the one exchange: no task, no
+    listener and no receive buffer sized for a fleet."""
     check_ipv4(address)
     _check_window(timeout)
     if bind is not None:
@@ -148,45 +149,52 @@ async def discover_one(address: str, *, timeout: float = 3.0, port: int = PORT,
         finally:
             endpoint.close()
         raise UnreachableError(f"{address} did not answer the hello within {timeout:g} s")
-    return await _hello_shared(address, port, timeout)
+    return await _hello_unicast(address, port, timeout)
 
 
-async def _hello_shared(address: str, port: int, timeout: float) -> DiscoveredDevice:
+async def _hello_unicast(address: str, port: int, timeout: float) -> DiscoveredDevice:
+    """Hello ``address`` until it answers or ``timeout`` passes: one future and one timer, the
+    timer's callback sending each repeat, so the caller's task wakes only for the answer."""
     loop = asyncio.get_running_loop()
-    endpoint = await shared_endpoint()
-    found: list[DiscoveredDevice] = []
-    waiter: list[asyncio.Future[None]] = []
+    endpoint = await exchange_endpoint()
+    route = (address, port)
+    answer: asyncio.Future[DiscoveredDevice | None] = loop.create_future()
+    deadline = loop.time() + timeout
+    interval = min(0.5, timeout / 10)
+    timer: asyncio.TimerHandle | None = None
 
     def on_datagram(data: bytes) -> None:
-        device = _parse_hello(data, address)
-        if device is not None and not found:
-            found.append(device)
-            if waiter and not waiter[0].done():
-                waiter[0].set_result(None)
+        if not answer.done() and (device := _parse_hello(data, address)) is not None:
+            answer.set_result(device)
 
-    route = (address, port)
+    def send_hello() -> None:
+        nonlocal timer
+        now = loop.time()
+        if answer.done():
+            return
+        if now >= deadline:
+            answer.set_result(None)
+            return
+        try:
+            endpoint.send(HELLO, route)
+        except OSError as exc:
+            answer.set_exception(UnreachableError(f"cannot send a hello to {address}: "
+                                                  f"{exc.strerror or exc}"))
+            return
+        timer = loop.call_at(min(now + interval, deadline), send_hello)
+
     endpoint.add_route(route, on_datagram)
-    deadline = loop.time() + timeout
-    resend = min(0.5, timeout / 10)
     try:
-        while not found and (left := deadline - loop.time()) > 0:
-            try:
-                endpoint.send(HELLO, route)
-            except OSError as exc:
-                raise UnreachableError(f"cannot send a hello to {address}: "
-                                       f"{exc.strerror or exc}") from None
-            waiter[:] = [loop.create_future()]
-            timer = loop.call_later(min(resend, left), _wake, waiter[0])
-            try:
-                await waiter[0]
-            finally:
-                timer.cancel()
+        send_hello()
+        found = await answer
     finally:
+        if timer is not None:
+            timer.cancel()
         endpoint.remove_route(route, on_datagram)
         endpoint.release()
-    if found:
-        return found[0]
-    raise UnreachableError(f"{address} did not answer the hello within {timeout:g} s")
+    if found is None:
+        raise UnreachableError(f"{address} did not answer the hello within {timeout:g} s")
+    return found
 
 
 async def open_endpoint(bind: str | None, *, broadcast: bool = False) -> UdpEndpoint:

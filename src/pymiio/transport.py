@@ -64,23 +64,35 @@ class UdpEndpoint:
         self._sock: socket.socket | None = sock
         self._loop = loop
         self._users = 0
+        self.drain_limit = _DRAIN_LIMIT
         loop.add_reader(sock.fileno(), self._drain)
 
     @classmethod
     async def open(cls, local_addr: Address = ("0.0.0.0", 0), *,
                    broadcast: bool = False) -> UdpEndpoint:
         """Bind a new endpoint; ``broadcast`` allows sending to broadcast addresses."""
+        return cls.bind(asyncio.get_running_loop(), local_addr, broadcast=broadcast)
+
+    @classmethod
+    def bind(cls, loop: asyncio.AbstractEventLoop, local_addr: Address | None = ("0.0.0.0", 0),
+             *, broadcast: bool = False) -> UdpEndpoint:
+        """:meth:`open` without a coroutine: binding a UDP socket never waits, and doing it in
+        one step means no other task can run between looking for an endpoint and making one.
+
+        ``local_addr=None`` makes a small endpoint for a single exchange: no explicit bind (the
+        first send picks the port) and the default receive buffer, since no burst is coming."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            _enlarge_receive_buffer(sock)
+            if local_addr is not None:
+                _enlarge_receive_buffer(sock)
+                sock.bind(local_addr)
             if broadcast:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-            sock.bind(local_addr)
             sock.setblocking(False)
         except OSError:
             sock.close()
             raise
-        return cls(sock, asyncio.get_running_loop())
+        return cls(sock, loop)
 
     def add_route(self, address: Address, handler: Handler) -> None:
         """Send datagrams from ``address`` to ``handler`` (as well as to earlier ones)."""
@@ -116,7 +128,7 @@ class UdpEndpoint:
 
     def _drain(self) -> None:
         sock = self._sock
-        for _ in range(_DRAIN_LIMIT):
+        for _ in range(self.drain_limit):
             if sock is None:
                 return
             try:
@@ -172,34 +184,35 @@ class UdpEndpoint:
         self._users -= 1
         if self._users <= 0:
             global _SHARED
-            if _SHARED is not None and _SHARED[0] is self._loop:
+            if _SHARED is not None and _SHARED[1] is self:
                 _SHARED = None
             self.close()
 
 
-# The running loop's shared endpoint, as a pending or finished creation: devices started
-# together with asyncio.gather all await the same creation instead of each opening a socket.
-_SHARED: tuple[asyncio.AbstractEventLoop, asyncio.Task[UdpEndpoint]] | None = None
+# The running loop's shared endpoint. It is made synchronously on first use, so devices started
+# together with asyncio.gather all find the same one instead of each opening a socket.
+_SHARED: tuple[asyncio.AbstractEventLoop, UdpEndpoint] | None = None
 
 
 async def shared_endpoint() -> UdpEndpoint:
     """The running loop's shared client endpoint, opened on first use; call ``release`` after."""
     global _SHARED
     loop = asyncio.get_running_loop()
-    creation = _SHARED[1] if _SHARED is not None and _SHARED[0] is loop else None
-    if creation is None or _unusable(creation):
-        creation = loop.create_task(UdpEndpoint.open())
-        _SHARED = (loop, creation)
-    endpoint = creation.result() if creation.done() else await asyncio.shield(creation)
+    if _SHARED is None or _SHARED[0] is not loop or _SHARED[1].is_closed:
+        _SHARED = (loop, UdpEndpoint.bind(loop))
+    return _SHARED[1].acquire()
+
+
+async def exchange_endpoint() -> UdpEndpoint:
+    """An endpoint for one short exchange (a hello to one address): the loop's shared endpoint
+    when something already holds it open, else a small private one. Either way it costs no
+    lasting socket; call ``release`` after."""
+    loop = asyncio.get_running_loop()
+    if _SHARED is not None and _SHARED[0] is loop and not _SHARED[1].is_closed:
+        return _SHARED[1].acquire()
+    endpoint = UdpEndpoint.bind(loop, None)
+    endpoint.drain_limit = 1  # one reply is expected: skip the read that would find none
     return endpoint.acquire()
-
-
-def _unusable(creation: asyncio.Task[UdpEndpoint]) -> bool:
-    if not creation.done():
-        return False
-    if creation.cancelled() or creation.exception() is not None:
-        return True
-    return creation.result().is_closed
 
 
 def _enlarge_receive_buffer(sock: socket.socket) -> None:

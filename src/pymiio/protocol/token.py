@@ -1,7 +1,8 @@
 """Device tokens and the AES-128-CBC cipher derived from them.
 
 A token is the only secret of miIO: key = MD5(token), iv = MD5(key + token). Deriving the cipher
-costs more than a small packet's encryption, so each Token derives it once and keeps it.
+costs more than a small packet's encryption, so each Token derives it once, on first use, and
+keeps it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class Token:
         self.raw: bytes = raw
         self.key: bytes = hashlib.md5(raw).digest()
         self.iv: bytes = hashlib.md5(self.key + raw).digest()
-        self._cipher = Cipher(AES(self.key), CBC(self.iv))
+        self._cipher: Cipher[CBC] | None = None  # made on first use: a token read from a
+        # hello reply or an inventory is often never used to encrypt anything
 
     @property
     def hex(self) -> str:
@@ -68,7 +70,7 @@ class Token:
     def encrypt(self, plaintext: bytes) -> bytes:
         """AES-128-CBC with PKCS#7 padding."""
         pad = 16 - len(plaintext) % 16
-        enc = self._cipher.encryptor()
+        enc = (self._cipher or self._make_cipher()).encryptor()
         return enc.update(plaintext + bytes((pad,)) * pad) + enc.finalize()
 
     def decrypt(self, ciphertext: bytes) -> bytes:
@@ -77,12 +79,16 @@ class Token:
             raise PayloadError(
                 f"encrypted data must be a non-empty multiple of 16 bytes, got {len(ciphertext)}",
                 ciphertext)
-        dec = self._cipher.decryptor()
+        dec = (self._cipher or self._make_cipher()).decryptor()
         plain = dec.update(ciphertext) + dec.finalize()
         pad = plain[-1]
         if not 1 <= pad <= 16 or plain[-pad:] != bytes((pad,)) * pad:
             raise PayloadError("bad PKCS#7 padding after decryption", ciphertext)
         return plain[:-pad]
+
+    def _make_cipher(self) -> Cipher[CBC]:
+        self._cipher = Cipher(AES(self.key), CBC(self.iv))
+        return self._cipher
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Token) and other.raw == self.raw
