@@ -1,6 +1,7 @@
 """The floor for the bridge benchmark: the same polls of the same devices with the floor codec
 on one UDP socket, and a bare MQTT publish per changed state; a `/set/power` is one request and
-one response publish. No checks, no discovery, no availability: the least a bridge can do.
+one response publish. Polls follow the bridge's schedule (spread over the interval on a 0.1 s
+grid). No checks, no discovery, no availability: the least a bridge can do.
 
     python -m benchmarks.bridge_floor PORT HOSTS_JSON INTERVAL
 """
@@ -71,13 +72,20 @@ async def main(port: int, hosts: dict[str, str], interval: float) -> None:
     for ip in by_ip:
         sock.sendto(HELLO, (ip, 54321))
 
-    def poll(name: str) -> None:
-        request(name, "get_prop", PROPS, "poll")
-        loop.call_later(interval, poll, name)
+    def poll(group: list[str], when: float) -> None:
+        for name in group:
+            request(name, "get_prop", PROPS, "poll")
+        loop.call_at(when + interval, poll, group, when + interval)
 
+    # Spread over the interval on a 0.1 s grid, one timer per grid slot: the same schedule
+    # as the bridge's, so neither pays a wake-up per device.
     names = list(hosts)
+    slots: dict[int, list[str]] = {}
     for index, name in enumerate(names):
-        loop.call_later(0.5 + interval * index / len(names), poll, name)
+        slots.setdefault(int(interval * index / len(names) / 0.1), []).append(name)
+    start = loop.time() + 0.5
+    for slot, group in slots.items():
+        loop.call_at(start + slot * 0.1, poll, group, start + slot * 0.1)
 
     async with aiomqtt.Client("127.0.0.1", port) as client:
         await client.subscribe("floor/+/set/power")

@@ -32,9 +32,17 @@ class Row:
 @contextmanager
 def simulator(host: str, count: int = 1, *options: str) -> Iterator[list[dict[str, Any]]]:
     """Simulated devices in a separate process (so client and devices do not share a core)."""
+    with device_process(["-m", "pymiio.cli.main", "simulate", "--host", host, "--count",
+                         str(count), "--token", TOKEN_HEX, "--json", "--duration", "1800",
+                         *options]) as devices:
+        yield devices
+
+
+@contextmanager
+def device_process(arguments: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """A Python process on the device core that prints a ready line with its devices."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "pymiio.cli.main", "simulate", "--host", host, "--count",
-         str(count), "--token", TOKEN_HEX, "--json", "--duration", "1800", *options],
+        [sys.executable, *arguments],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=pin_devices)
     try:
         assert process.stdout is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from benchmarks.common import (
     TOKEN,
     TOKEN_HEX,
     Row,
+    device_process,
     interleaved_medians,
     median_seconds,
     percentile,
@@ -178,6 +180,103 @@ def fleet_case(count: int, delay: float, first: str) -> list[Row]:
         return rows
 
 
+def warm_fleet_case(count: int = 200, first: str = "127.0.114.1") -> list[Row]:
+    """Case 3b: sweeps over a fleet whose sessions are open (no handshakes), in turns with
+    two floors: one socket that sends every command and collects every reply, and the least
+    an asyncio client can do (a task per device, a future and a timer per call)."""
+    from pymiio import AsyncDevice
+
+    with simulator(first, count, "--no-broadcast") as devices:
+        hosts = [d["host"] for d in devices]
+        floor = _FloorFleet(hosts)
+        loop = asyncio.new_event_loop()
+        clients = [AsyncDevice(host, TOKEN_HEX) for host in hosts]
+
+        async def sweep() -> None:
+            results = await asyncio.gather(*(c.send("get_prop", ["power"]) for c in clients))
+            assert len(results) == count
+
+        async def close() -> None:
+            await asyncio.gather(*(c.close() for c in clients))
+
+        loop.run_until_complete(sweep())  # handshakes and id reservations happen here
+        try:
+            medians = interleaved_medians({
+                "floor": floor.sweep,
+                "asyncio": lambda: loop.run_until_complete(floor.async_sweep()),
+                "pymiio": lambda: loop.run_until_complete(sweep())})
+        finally:
+            loop.run_until_complete(close())
+            loop.close()
+            floor.close()
+    return [Row("floor (one socket, send all, collect all)", medians["floor"]),
+            Row("asyncio floor (a task, a future and a timer per call)", medians["asyncio"]),
+            Row("pymiio AsyncDevice + asyncio.gather", medians["pymiio"])]
+
+
+class _FloorFleet:
+    """The floors' side of warm sweeps: sessions learnt once, then commands out, replies in."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        self.codec = FloorCodec(TOKEN)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(5)
+        for host in hosts:
+            self.sock.sendto(HELLO, (host, 54321))
+        self.sessions: dict[str, tuple[int, int]] = {}
+        while len(self.sessions) < len(hosts):
+            data, (ip, _) = self.sock.recvfrom(64)
+            self.sessions[ip] = HEAD.unpack_from(data)[3:5]
+        self.next_id = 0
+        self.waiting: dict[str, asyncio.Future[object]] = {}
+
+    def _request(self, ip: str) -> None:
+        did, stamp = self.sessions[ip]
+        self.next_id += 1
+        payload = b'{"id":%d,"method":"get_prop","params":["power"]}' % self.next_id
+        self.sock.sendto(self.codec.build(did, stamp, payload), (ip, 54321))
+
+    def sweep(self) -> None:
+        for ip in self.sessions:
+            self._request(ip)
+        for _ in self.sessions:
+            self.codec.parse(self.sock.recvfrom(4096)[0])
+
+    async def async_sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.sock.setblocking(False)
+        loop.add_reader(self.sock.fileno(), self._readable)
+        try:
+            await asyncio.gather(*(self._one(ip) for ip in self.sessions))
+        finally:
+            loop.remove_reader(self.sock.fileno())
+            self.sock.settimeout(5)
+
+    async def _one(self, ip: str) -> object:
+        self.waiting[ip] = future = asyncio.get_running_loop().create_future()
+        timer = asyncio.get_running_loop().call_later(1.0, future.cancel)
+        try:
+            self._request(ip)
+            return await future
+        finally:
+            timer.cancel()
+
+    def _readable(self) -> None:
+        while True:
+            try:
+                data, (ip, _) = self.sock.recvfrom(4096)
+            except BlockingIOError:
+                return
+            future = self.waiting.pop(ip, None)
+            if future is not None and not future.done():
+                future.set_result(self.codec.parse(data))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def loss_case(pymiio_calls: int = 1000, peer_calls: int = 50) -> list[Row]:
     """Case 4: 20 % of datagrams lost each way; each client with its default settings."""
     import miio
@@ -299,32 +398,71 @@ def _discover_one_rows(host: str, calls: int = 100) -> list[Row]:
     ]
 
 
-def capacity_case(devices_count: int = 50, window: int = 64, seconds: float = 2.0) -> list[Row]:
-    """Case 7: requests per second the simulator answers (one process, a window in flight)."""
-    codec = FloorCodec(TOKEN)
-    with simulator("127.0.96.1", devices_count, "--no-broadcast") as devices:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(2)
-        packets = []
+def throughput_case(devices_count: int = 50, window: int = 64, seconds: float = 0.5,
+                    rounds: int = 9) -> list[Row]:
+    """Case 7: requests per second answered by 50 devices in one process, kept busy by one
+    client with ``window`` requests in flight: pymiio's simulator and the minimal device loop
+    (``benchmarks/device_floor.py``), both running, measured in turns."""
+    floor_args = ["-m", "benchmarks.device_floor", "127.0.97.1", str(devices_count)]
+    with simulator("127.0.96.1", devices_count, "--no-broadcast") as ours, \
+            device_process(floor_args) as floor:
+        loads = {"floor": _Load(floor, window), "pymiio": _Load(ours, window)}
+        rates: dict[str, list[float]] = {name: [] for name in loads}
+        for _ in range(rounds):
+            for name, load in loads.items():
+                rates[name].append(load.run(seconds))
+        for load in loads.values():
+            load.close()
+    return [
+        Row(f"floor: minimal device loop ({devices_count} devices)",
+            statistics.median(rates["floor"]), "req/s"),
+        Row(f"pymiio simulator ({devices_count} devices)", statistics.median(rates["pymiio"]),
+            "req/s"),
+    ]
+
+
+class _Load:
+    """One client socket keeping every device busy: ``window`` requests in flight, a new one
+    sent for each answer. Bounded by the window and by the time given to :meth:`run`."""
+
+    def __init__(self, devices: list[dict[str, object]], window: int) -> None:
+        codec = FloorCodec(TOKEN)
+        self.window = window
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(2)
+        self.packets = []
         for device in devices:
-            sock.sendto(HELLO, (device["host"], 54321))
-            _, _, _, did, stamp = HEAD.unpack_from(sock.recvfrom(64)[0])
+            address = (str(device["host"]), 54321)
+            self.sock.sendto(HELLO, address)
+            _, _, _, did, stamp = HEAD.unpack_from(self.sock.recvfrom(64)[0])
             payload = b'{"id":1,"method":"get_prop","params":["power"]}'
-            packets.append((codec.build(did, stamp, payload), (device["host"], 54321)))
-        for index in range(window):
-            sock.sendto(*packets[index % len(packets)])
-        answered, sent = 0, window
+            self.packets.append((codec.build(did, stamp, payload), address))
+
+    def run(self, seconds: float) -> float:
+        """Answers per second over ``seconds``; the window drains before it returns."""
+        packets, count = self.packets, len(self.packets)
+        for index in range(self.window):
+            self.sock.sendto(*packets[index % count])
+        answered, sent = 0, self.window
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
             try:
-                sock.recvfrom(4096)
+                self.sock.recvfrom(4096)
             except TimeoutError:
                 break
             answered += 1
-            sock.sendto(*packets[sent % len(packets)])
+            self.sock.sendto(*packets[sent % count])
             sent += 1
         elapsed = time.perf_counter() - start
-        sock.close()
-    return [Row(f"simulator: requests answered per second ({devices_count} devices)",
-                answered / elapsed, "req/s")]
+        self.sock.settimeout(0.2)
+        for _ in range(self.window):  # collect the window still in flight
+            try:
+                self.sock.recvfrom(4096)
+            except TimeoutError:
+                break
+        self.sock.settimeout(2)
+        return answered / elapsed
+
+    def close(self) -> None:
+        self.sock.close()

@@ -252,6 +252,33 @@ async def test_a_wrong_password_is_one_error_not_a_retry_storm(broker: Broker) -
         await asyncio.wait_for(Bridge(settings, []).run(asyncio.Event()), 15)
 
 
+async def test_polls_of_a_fleet_start_together_on_a_tick_grid(
+        broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: 40 devices every 1 s are polled on the 0.1 s grid, several per tick, so the
+    bridge wakes a few times a second rather than once per device; every device is polled."""
+    import pymiio.bridge.core as core
+
+    waits: list[float] = []
+    real_sleep_until = core.sleep_until
+
+    async def recording(when: float) -> None:
+        waits.append(when)
+        await real_sleep_until(when)
+
+    monkeypatch.setattr(core, "sleep_until", recording)
+    devices = make_devices(f"{NET}.121.1", 40, token=TOKEN)
+    entries = [Entry(f"p{index}", d.host, TOKEN, "chuangmi.plug.m1")
+               for index, d in enumerate(devices)]
+    async with Simulator(devices, broadcast=False), \
+            watching(broker, "pymiio/+") as watcher, bridging(broker, entries=entries) as bridge:
+        await watcher.wait(lambda seen: sum(1 for t in seen if t.startswith("pymiio/p")) == 40)
+        first_round = waits[:40]
+        assert len(first_round) == 40
+        ticks = {round((when - bridge._epoch) / core.POLL_TICK, 6) for when in first_round}
+        assert ticks <= {float(k) for k in range(10)}  # whole ticks inside the interval
+        assert len(set(first_round)) == len(ticks) <= 10  # devices of a tick share one time
+
+
 async def test_two_bridges_share_one_broker(broker: Broker) -> None:
     async with Simulator(_fleet()), watching(broker) as mqtt:
         first = [Entry("plug", PLUG, TOKEN), Entry("purifier", PURIFIER, TOKEN)]

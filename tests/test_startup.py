@@ -36,21 +36,3 @@ def test_everything_else_goes_to_the_real_command_line() -> None:
                            "miio; sys.argv = ['miio', 'decode', '--help']; sys.exit(miio())"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "Decode PACKET" in done.stdout
-
-
-async def test_discovery_of_one_address_opens_no_socket_of_its_own() -> None:
-    from pymiio import AsyncDevice
-    from pymiio.discovery import discover_one
-    from pymiio.simulator import Simulator, make_devices
-
-    from .addresses import NET
-    from .conftest import TOKEN
-    from .test_client import _open_udp_sockets
-
-    async with Simulator(make_devices(f"{NET}.49.1", token=TOKEN)), \
-            AsyncDevice(f"{NET}.49.1", TOKEN) as device:
-        await device.handshake()  # the loop's shared endpoint exists
-        before = _open_udp_sockets()
-        for _ in range(20):
-            assert (await discover_one(f"{NET}.49.1", timeout=5)).ip == f"{NET}.49.1"
-        assert _open_udp_sockets() == before

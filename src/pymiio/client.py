@@ -315,21 +315,25 @@ class AsyncDevice(SessionView):
 
     async def _exchange(self, call: Call) -> Call:
         loop = asyncio.get_running_loop()
-        self._waiter = loop.create_future()
+        self._waiter = waiter = loop.create_future()
         try:
-            self._transmit(self.session.start(call, loop.time()))
+            datagrams = self.session.start(call, loop.time())
+            self._transmit(datagrams)
             self._settle()
-            await self._waiter
+            await waiter
         finally:
             if not call.done:  # only an interrupted call needs an error built
                 self.session.abort(ClosedError(f"{self.session.label}: the call was cancelled"))
-            self._cancel_timer()
+            if self._timer is not None:
+                self._cancel_timer()
             self._waiter = None
         return call
 
     def _datagram(self, data: bytes) -> None:
         try:
-            self._transmit(self.session.receive(data, asyncio.get_running_loop().time()))
+            answer = self.session.receive(data, asyncio.get_running_loop().time())
+            if answer:
+                self._transmit(answer)
         except Exception as exc:  # a bug or a failing id store: the caller gets it, not the loop
             self._crash(exc)
         self._settle()
@@ -370,12 +374,12 @@ class AsyncDevice(SessionView):
         if call is None or call.done:
             waiter.set_result(None)
             return
-        when = self.session.timer
+        when = call.timer  # the session's timer while its call runs
         if when != self._timer_at:
-            self._cancel_timer()
-            if when is not None:
-                self._timer = asyncio.get_running_loop().call_at(when, self._expire)
-                self._timer_at = when
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(when, self._expire)
+            self._timer_at = when
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -21,6 +21,7 @@ from pymiio.errors import AddressError, MiioError, ProtocolError, UnreachableErr
 from pymiio.protocol.packet import HELLO, PORT, DeviceIdHalves, parse_packet
 from pymiio.protocol.token import Token
 from pymiio.transport import Address, UdpEndpoint, exchange_endpoint
+from pymiio.waiting import wake
 
 LIMITED_BROADCAST = "255.255.255.255"
 MAX_RANGE = 65536
@@ -277,7 +278,7 @@ async def _collect(endpoint: UdpEndpoint, schedule: HelloSchedule, timeout: floa
     loop = asyncio.get_running_loop()
     pending: deque[DiscoveredDevice] = deque()
     seen: set[int] = set()
-    wake: list[asyncio.Future[None] | None] = [None]
+    sleeping: list[asyncio.Future[None] | None] = [None]
 
     def on_datagram(data: bytes, source: Address) -> None:
         device = _parse_hello(data, source[0])
@@ -286,7 +287,7 @@ async def _collect(endpoint: UdpEndpoint, schedule: HelloSchedule, timeout: floa
         seen.add(device.device_id)
         schedule.answered.add(source[0])
         pending.append(device)
-        waiter = wake[0]
+        waiter = sleeping[0]
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -305,21 +306,16 @@ async def _collect(endpoint: UdpEndpoint, schedule: HelloSchedule, timeout: floa
             due = schedule.send_due(endpoint, now)
             if pending:
                 continue
-            waiter = wake[0] = loop.create_future()
+            waiter = sleeping[0] = loop.create_future()
             timer = loop.call_at(deadline if due is None else min(due, deadline),
-                                 _wake, waiter)
+                                 wake, waiter)
             try:
                 await waiter
             finally:
                 timer.cancel()
-                wake[0] = None
+                sleeping[0] = None
     finally:
         endpoint.listener = None
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 # -- mDNS ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import ssl
 import time
 from collections.abc import Callable
@@ -32,11 +33,13 @@ from pymiio.errors import MiioError, MiioTimeoutError, UsageError
 from pymiio.inventory import Entry
 from pymiio.knowledge.model import DeviceModel
 from pymiio.operations import Reading
+from pymiio.waiting import sleep_until
 
 log = logging.getLogger("pymiio.bridge")
 ONLINE = json.dumps({"state": "online"})
 OFFLINE = json.dumps({"state": "offline"})
 RESUBSCRIBE_EVERY = 600.0  # seconds between miIO.sub renewals for pushing devices
+POLL_TICK = 0.1  # poll start times are whole ticks: devices sharing a tick wake together
 
 
 class BridgeError(MiioError):
@@ -85,11 +88,13 @@ class Bridge:
         self._tasks: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
         self._listing_due = False
+        self._epoch = 0.0  # when polling started (loop time): the poll grid counts from it
 
     # -- running --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; then publish offline and return."""
+        self._epoch = asyncio.get_running_loop().time()
         pollers = [asyncio.create_task(self._poll_forever(served, index))
                    for index, served in enumerate(self.devices.values())]
         try:
@@ -242,15 +247,21 @@ class Bridge:
     # -- polling ----------------------------------------------------------------------------
 
     async def _poll_forever(self, served: Served, index: int) -> None:
-        """Polls spread over the interval, so a thousand devices are not polled at once."""
+        """Polls spread over the interval, so a thousand devices are not polled at once, yet
+        on a grid of ``POLL_TICK``: the devices of one tick start in one wake-up of the loop
+        and their replies arrive together, which costs far less CPU than a wake-up for each
+        device (a thousand devices every 10 s: 10 wake-ups a second instead of 100)."""
+        loop = asyncio.get_running_loop()
         interval = self.settings.interval
-        await asyncio.sleep(interval * index / max(1, len(self.devices)))
+        offset = int(interval * index / max(1, len(self.devices)) / POLL_TICK) * POLL_TICK
+        due = self._epoch + offset
         while True:
+            await sleep_until(due)
             try:
                 await self.refresh(served)
             except Exception:  # one device's bug never stops the others
                 log.exception("%s: poll failed", served.name)
-            await asyncio.sleep(interval)
+            due += interval * max(1, math.ceil((loop.time() - due) / interval))
 
     async def refresh(self, served: Served) -> None:
         try:
@@ -403,3 +414,4 @@ def _action(request: Any) -> tuple[str, list[Any]]:
         args = request.get("args", [])
         return request["name"], args if isinstance(args, list) else [args]
     raise UsageError('action takes a name, or {"name": "start", "args": [...]}')
+

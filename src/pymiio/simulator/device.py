@@ -56,7 +56,7 @@ class SimulatedDevice:
     clock_start: float = 0.0
     boot_uptime: int = 1000
     stats: Stats = field(default_factory=Stats)
-    quirk: Callable[[str], str] = field(default=lambda text: text, repr=False)
+    quirk: Callable[[str], str] | None = field(default=None, repr=False)  # a firmware fault
     now: float = 0.0
     _seen_ids: deque[Any] = field(default_factory=deque, repr=False)
     _seen_set: set[Any] = field(default_factory=set, repr=False)
@@ -107,8 +107,10 @@ class SimulatedDevice:
         reply = self._request(packet.payload)
         if reply is None:
             return []
-        text = self.quirk(encode_json(reply).decode())
-        return [build_packet(self.token, self.device_id, self.uptime(now), text.encode())]
+        payload = encode_json(reply)
+        if self.quirk is not None:
+            payload = self.quirk(payload.decode()).encode()
+        return [build_packet(self.token, self.device_id, self.uptime(now), payload)]
 
     def _hello(self, data: bytes, now: float) -> list[bytes]:
         try:
@@ -134,7 +136,7 @@ class SimulatedDevice:
         if "method" not in request:
             return None  # a client's acknowledgement of our push
         request_id = request.get("id")
-        if self._repeated(request_id):
+        if self.profile.id_memory and self._repeated(request_id):
             self.stats.repeated_id_drops += 1
             log.info("%s: ignored request id %r, seen recently", self.host, request_id)
             return None
@@ -166,7 +168,7 @@ class SimulatedDevice:
     # -- methods ------------------------------------------------------------------------
 
     def dispatch(self, method: str, params: Any) -> Any:
-        special = classic.METHODS.get(self.profile.family, {}).get(method)
+        special = classic.METHODS.get(self.profile.family, _NONE).get(method)
         if special is not None:
             try:
                 return special(self, _param_list(params) if method != "app_zoned_clean"
@@ -338,6 +340,9 @@ class SimulatedDevice:
             raise _Refusal(-5005, "params error")
         self.provisioned = True
         return ["ok"]
+
+
+_NONE: dict[str, Any] = {}
 
 
 def _param_list(params: Any) -> list[Any]:

@@ -46,6 +46,11 @@ class Faults:
                 raise ValueError(f"{name} is a probability between 0 and 1")
         self.rng = random.Random(self.seed)
 
+    @property
+    def active(self) -> bool:
+        """Whether any datagram fault is on; when none is, the simulator skips every hook."""
+        return bool(self.drop or self.delay or self.duplicate or self.late or self.corrupt)
+
     def chance(self, probability: float) -> bool:
         return probability > 0 and self.rng.random() < probability
 

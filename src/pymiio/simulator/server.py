@@ -14,9 +14,8 @@ import logging
 import random
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 from pymiio.errors import MiioError
 from pymiio.protocol.packet import PORT
@@ -29,7 +28,6 @@ log = logging.getLogger("pymiio.simulator")
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 LOOPBACK_BROADCAST = "127.255.255.255"
-
 
 class SimulatorError(MiioError):
     """The simulator cannot start as asked (address refused, port taken, bad profile)."""
@@ -70,21 +68,25 @@ def make_devices(host: str, count: int = 1, *, token: str | None = None,
     return devices
 
 
-@dataclass
-class _Endpoint(asyncio.DatagramProtocol):
-    server: Simulator
-    device: SimulatedDevice | None  # None: the broadcast listener
-    transport: asyncio.DatagramTransport | None = None
+class _Endpoint:
+    """One bound socket registered with the loop: a device's own, or a broadcast listener
+    (``device`` None). Each wake-up reads one datagram and answers it with plain ``sendto``
+    calls: no asyncio transport and no task. (Reading until the socket is empty costs a
+    failed read per wake-up; the loop calls again while datagrams wait, and busy devices
+    take turns.)"""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    __slots__ = ("device", "sock")
 
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        client = (str(addr[0]), int(addr[1]))
-        if self.device is None:
-            self.server.broadcast_hello(data, client)
-        else:
-            self.server.answer(self, data, client)
+    def __init__(self, sock: socket.socket, device: SimulatedDevice | None) -> None:
+        self.sock = sock
+        self.device = device
+
+    def send(self, data: bytes, client: tuple[str, int]) -> None:
+        """Send one datagram; one the kernel cannot take now is lost, as on a real network."""
+        try:
+            self.sock.sendto(data, client)
+        except OSError as exc:  # a full buffer, or the client's address went away
+            log.debug("a reply to %s:%d was not sent: %s", *client, exc)
 
 
 class Simulator:
@@ -100,9 +102,13 @@ class Simulator:
         self.allow_non_loopback = allow_non_loopback
         self._endpoints: list[_Endpoint] = []
         self._listeners: list[_Endpoint] = []
+        self._endpoint_of: dict[int, _Endpoint] = {}  # id(device) -> its endpoint
         self._pending: set[asyncio.TimerHandle] = set()
-        for device in self.devices:
-            device.quirk = self.faults.apply_quirk
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._faulty = self.faults.active  # read once: faults are fixed when serving starts
+        if self.faults.quirk is not None:
+            for device in self.devices:
+                device.quirk = self.faults.apply_quirk
         self._check_addresses()
 
     def _check_addresses(self) -> None:
@@ -124,21 +130,23 @@ class Simulator:
 
     async def start(self) -> None:
         _raise_file_limit(len(self.devices) + 64)
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         clock = loop.time()
         try:
             for device in self.devices:
                 device.clock_start = clock
-                self._endpoints.append(await self._bind(device.host, device))
+                endpoint = self._bind(device.host, device)
+                self._endpoints.append(endpoint)
+                self._endpoint_of[id(device)] = endpoint
             if self.broadcast:
                 for address in self._broadcast_addresses():
-                    self._listeners.append(await self._bind(address, None, reuse=True))
+                    self._listeners.append(self._bind(address, None, reuse=True))
         except BaseException:
             await self.stop()
             raise
 
-    async def _bind(self, host: str, device: SimulatedDevice | None,
-                    reuse: bool = False) -> _Endpoint:
+    def _bind(self, host: str, device: SimulatedDevice | None,
+              reuse: bool = False) -> _Endpoint:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             if reuse:
@@ -149,9 +157,9 @@ class Simulator:
             sock.close()
             raise SimulatorError(f"cannot bind {host}:{self.port}: {exc.strerror or exc}") from None
         sock.setblocking(False)
-        loop = asyncio.get_running_loop()
-        _, endpoint = await loop.create_datagram_endpoint(
-            lambda: _Endpoint(self, device), sock=sock)
+        endpoint = _Endpoint(sock, device)
+        serve = self._serve_device if device is not None else self._serve_listener
+        asyncio.get_running_loop().add_reader(sock.fileno(), serve, endpoint)
         return endpoint
 
     def _broadcast_addresses(self) -> list[str]:
@@ -171,29 +179,52 @@ class Simulator:
             handle.cancel()
         self._pending.clear()
         for endpoint in (*self._endpoints, *self._listeners):
-            if endpoint.transport is not None:
-                endpoint.transport.close()
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(endpoint.sock.fileno())
+            endpoint.sock.close()
         self._endpoints.clear()
         self._listeners.clear()
+        self._endpoint_of.clear()
         await asyncio.sleep(0)
 
     # -- serving ------------------------------------------------------------------------
 
+    def _serve_device(self, endpoint: _Endpoint) -> None:
+        """A device's socket is readable: answer one datagram (the hot path, kept short)."""
+        try:
+            data, client = endpoint.sock.recvfrom(65535)
+        except OSError:  # nothing after all, or an ICMP error from an earlier send
+            return
+        self.answer(endpoint, data, client)
+
+    def _serve_listener(self, endpoint: _Endpoint) -> None:
+        try:
+            data, client = endpoint.sock.recvfrom(65535)
+        except OSError:
+            return
+        self.broadcast_hello(data, client)
+
     def answer(self, endpoint: _Endpoint, data: bytes, client: tuple[str, int]) -> None:
         device = endpoint.device
-        assert device is not None
-        if self.faults.chance(self.faults.drop):
-            return
-        for reply in device.handle(data, asyncio.get_running_loop().time(), client):
-            self._send(endpoint, reply if len(reply) == 32 else
-                       self.faults.corrupt_checksum(reply), client)
-        self.flush(device)
+        assert device is not None and self._loop is not None
+        if not self._faulty:  # the common case: no fault hook runs at all
+            for reply in device.handle(data, self._loop.time(), client):
+                try:
+                    endpoint.sock.sendto(reply, client)
+                except OSError as exc:  # as in _Endpoint.send, inlined on the hot path
+                    log.debug("a reply to %s:%d was not sent: %s", *client, exc)
+        elif not self.faults.chance(self.faults.drop):
+            for reply in device.handle(data, self._loop.time(), client):
+                self._send(endpoint, reply if len(reply) == 32 else
+                           self.faults.corrupt_checksum(reply), client)
+        if device.outbox:
+            self.flush(device)
 
     def flush(self, device: SimulatedDevice) -> None:
         """Send what the device wants to send on its own (pushes to subscribers)."""
         if not device.outbox:
             return
-        endpoint = next((e for e in self._endpoints if e.device is device), None)
+        endpoint = self._endpoint_of.get(id(device))
         pending, device.outbox = device.outbox, []
         if endpoint is not None:
             for address, packet in pending:
@@ -206,6 +237,9 @@ class Simulator:
             self.answer(endpoint, data, client)
 
     def _send(self, endpoint: _Endpoint, packet: bytes, client: tuple[str, int]) -> None:
+        if not self._faulty:
+            endpoint.send(packet, client)
+            return
         for delay, data in self.faults.schedule(packet):
             if delay <= 0:
                 self._sendto(endpoint, data, client)
@@ -223,11 +257,9 @@ class Simulator:
         holder.append(asyncio.get_running_loop().call_later(delay, fire))
         self._pending.add(holder[0])
 
-    @staticmethod
-    def _sendto(endpoint: _Endpoint, data: bytes, client: tuple[str, int]) -> None:
-        transport = endpoint.transport
-        if transport is not None and not transport.is_closing():
-            transport.sendto(data, client)
+    def _sendto(self, endpoint: _Endpoint, data: bytes, client: tuple[str, int]) -> None:
+        if endpoint.sock.fileno() >= 0:  # not closed by stop() while a late reply waited
+            endpoint.send(data, client)
 
     def describe(self, *, show_tokens: bool = True) -> list[dict[str, Any]]:
         """The devices as plain data (for ``--json`` and tests)."""
