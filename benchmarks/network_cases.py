@@ -372,7 +372,7 @@ def _discover_one_rows(host: str, calls: int = 100) -> list[Row]:
             await discover_one(host)
 
     async def borrowing() -> None:
-        held = await shared_endpoint()  # as an open AsyncDevice would
+        held = shared_endpoint()  # as an open AsyncDevice would
         try:
             await ours()
         finally:

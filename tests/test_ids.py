@@ -40,3 +40,28 @@ def test_unwritable_cache_falls_back_to_memory(tmp_path: Path) -> None:
 def test_corrupt_id_file_restarts_cleanly(tmp_path: Path) -> None:
     (tmp_path / f"{9:08x}").write_text("not a number")
     assert FileIds(tmp_path).next_id(9) == 1
+
+
+def test_threads_preparing_and_taking_ids_never_share_one(tmp_path: Path) -> None:
+    """prepare() does its disk work outside the memory mutex (so the event loop's next_id does
+    not wait for it); threads racing on one device must still never get the same id."""
+    import threading
+
+    store = FileIds(tmp_path, block=3)
+    taken: list[int] = []
+    mutex = threading.Lock()
+
+    def work() -> None:
+        mine = []
+        for _ in range(60):
+            store.prepare(5)
+            mine.append(store.next_id(5))
+        with mutex:
+            taken.extend(mine)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(taken) == 360 and len(set(taken)) == 360

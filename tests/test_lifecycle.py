@@ -39,7 +39,7 @@ async def test_close_ends_a_call_in_flight_at_once() -> None:  # 13.1
 
 async def test_two_first_calls_at_once_open_the_device_once() -> None:  # 13.2
     async with Simulator(make_devices(f"{NET}.80.2", token=TOKEN)):
-        probe = await shared_endpoint()
+        probe = shared_endpoint()
         device = AsyncDevice(f"{NET}.80.2", TOKEN, policy=FAST)
         assert await asyncio.gather(device.send("get_prop", ["power"]),
                                     device.send("get_prop", ["temperature"])) == [["on"], [42]]

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from pymiio import operations as ops
+from pymiio.address import is_ipv4
 from pymiio.errors import ClosedError, MiioError, MiioTimeoutError
 from pymiio.ids import default_ids
 from pymiio.knowledge.model import DeviceModel
@@ -142,6 +143,9 @@ class AsyncDevice(SessionView):
         if self._state is DeviceState.OPEN:
             return
         self._refuse_if_closed()
+        if is_ipv4(self.host) and not self._open_lock.locked():
+            self._attach((self.host, self.port))  # nothing to wait for: one step, no lock
+            return
         async with self._open_lock:
             if self._is_open():  # another task opened it while we waited
                 return
@@ -149,34 +153,38 @@ class AsyncDevice(SessionView):
             self._state = DeviceState.OPENING
             try:
                 address = await resolve(self.host, self.port)
-                endpoint = self._endpoint
-                if endpoint is None:
-                    endpoint = await shared_endpoint()
-                    self._acquired = True
             except BaseException:
                 if self._state is DeviceState.OPENING:
                     self._state = DeviceState.NEW
                 raise
-            self._endpoint, self._address = endpoint, address
-            if self._state is DeviceState.CLOSED:  # closed while we were opening
-                self._release()
-                self._refuse_if_closed()
-            endpoint.add_route(address, self._datagram)
-            self._state = DeviceState.OPEN
+            self._refuse_if_closed()  # closed while the name was being looked up
+            self._attach(address)
+
+    def _attach(self, address: Address) -> None:
+        endpoint = self._endpoint
+        if endpoint is None:
+            endpoint = shared_endpoint()
+            self._acquired = True
+        self._endpoint, self._address = endpoint, address
+        endpoint.add_route(address, self._datagram)
+        self._state = DeviceState.OPEN
 
     def _is_open(self) -> bool:
         return self._state is DeviceState.OPEN
 
     async def close(self) -> None:
         """End any call in flight with ClosedError and let go of the endpoint; idempotent."""
-        self._cleanup(ClosedError(f"{self.session.label}: closed while a call was in flight"))
+        self._cleanup()
 
-    def _cleanup(self, error: MiioError) -> None:
+    def _cleanup(self) -> None:
         """aioesphomeapi's ``_cleanup``: safe to call twice, fails what is pending."""
         if self._state is DeviceState.CLOSED:
             return
         self._state = DeviceState.CLOSED
-        self.session.abort(error)
+        call = self.session.call
+        if call is not None and not call.done:  # the error is built only when it is needed
+            self.session.abort(ClosedError(
+                f"{self.session.label}: closed while a call was in flight"))
         self._cancel_timer()
         waiter = self._waiter
         if waiter is not None and not waiter.done():

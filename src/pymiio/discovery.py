@@ -157,7 +157,7 @@ async def _hello_unicast(address: str, port: int, timeout: float) -> DiscoveredD
     """Hello ``address`` until it answers or ``timeout`` passes: one future and one timer, the
     timer's callback sending each repeat, so the caller's task wakes only for the answer."""
     loop = asyncio.get_running_loop()
-    endpoint = await exchange_endpoint()
+    endpoint = exchange_endpoint()
     route = (address, port)
     answer: asyncio.Future[DiscoveredDevice | None] = loop.create_future()
     deadline = loop.time() + timeout

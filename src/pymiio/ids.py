@@ -52,7 +52,9 @@ class FileIds:
         self.block = max(1, min(block, MAX_ID // 8))
         self.lock_wait = lock_wait
         self._state: dict[int, _Blocks] = {}
-        self._mutex = threading.Lock()
+        self._mutex = threading.Lock()  # the in-memory blocks
+        self._disk = threading.Lock()  # the files (taken inside _mutex by next_id, never the
+        # other way round)
         self._fallback: MemoryIds | None = None
         self._lock: int | None = None
 
@@ -79,20 +81,35 @@ class FileIds:
             blocks is not None and blocks.left > 0 and blocks.spare is not None)
 
     def prepare(self, device_id: int) -> None:
-        """Reserve what :meth:`ready` asks for (blocking: call it from a thread in asyncio)."""
+        """Reserve what :meth:`ready` asks for (blocking: call it from a thread in asyncio).
+
+        The disk work runs outside the memory mutex, so the event loop's :meth:`next_id` for
+        other devices never waits behind this thread's file I/O."""
         with self._mutex:
             if self._fallback is not None:
                 return
             blocks = self._state.get(device_id)
-            try:
-                if blocks is None or blocks.left <= 0:
-                    first = self._reserve(device_id, 2)
-                    blocks = self._state[device_id] = _Blocks(first, self.block)
-                    blocks.spare = advance_id(first, self.block)
-                elif blocks.spare is None:
-                    blocks.spare = self._reserve(device_id, 1)
-            except OSError as exc:
+            wanted = 2 if blocks is None or blocks.left <= 0 else int(blocks.spare is None)
+            if not wanted:
+                return
+        try:
+            first = self._reserve(device_id, wanted)
+        except OSError as exc:
+            with self._mutex:
                 self._fall_back(exc, blocks)
+            return
+        with self._mutex:
+            self._install(device_id, first, wanted)
+
+    def _install(self, device_id: int, first: int, reserved: int) -> None:
+        """Put freshly reserved blocks in place (the state may have moved on meanwhile; ids of
+        a reservation that is no longer needed are simply never used)."""
+        blocks = self._state.get(device_id)
+        if reserved == 2 and (blocks is None or blocks.left <= 0):
+            blocks = self._state[device_id] = _Blocks(first, self.block)
+            blocks.spare = advance_id(first, self.block)
+        elif blocks is not None and blocks.spare is None:
+            blocks.spare = first
 
     def _take_block(self, device_id: int, blocks: _Blocks | None) -> _Blocks | None:
         """The spare if there is one, else a block from the disk (None: fell back to memory)."""
@@ -115,14 +132,15 @@ class FileIds:
     def _reserve(self, device_id: int, blocks: int) -> int:
         """Take ``blocks`` blocks from the device's file under the lock; return the first id."""
         path = self.directory / f"{device_id:08x}"
-        lock = self._lock_fd()
-        self._acquire(lock)
-        try:
-            first = _read_int(path)
-            _replace(path, f"{advance_id(first, self.block * blocks)}\n".encode())
-        finally:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with self._disk:  # threads share the lock file's description: flock alone would not
+            lock = self._lock_fd()  # keep two of them out of the same read-modify-write
+            self._acquire(lock)
+            try:
+                first = _read_int(path)
+                _replace(path, f"{advance_id(first, self.block * blocks)}\n".encode())
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
         return first
 
     def _acquire(self, lock: int) -> None:

@@ -194,8 +194,9 @@ class UdpEndpoint:
 _SHARED: tuple[asyncio.AbstractEventLoop, UdpEndpoint] | None = None
 
 
-async def shared_endpoint() -> UdpEndpoint:
-    """The running loop's shared client endpoint, opened on first use; call ``release`` after."""
+def shared_endpoint() -> UdpEndpoint:
+    """The running loop's shared client endpoint, opened on first use; call ``release`` after.
+    A plain function: opening a UDP socket never waits."""
     global _SHARED
     loop = asyncio.get_running_loop()
     if _SHARED is None or _SHARED[0] is not loop or _SHARED[1].is_closed:
@@ -203,7 +204,7 @@ async def shared_endpoint() -> UdpEndpoint:
     return _SHARED[1].acquire()
 
 
-async def exchange_endpoint() -> UdpEndpoint:
+def exchange_endpoint() -> UdpEndpoint:
     """An endpoint for one short exchange (a hello to one address): the loop's shared endpoint
     when something already holds it open, else a small private one. Either way it costs no
     lasting socket; call ``release`` after."""
