@@ -52,6 +52,31 @@ def test_first_command_waits_for_the_handshake_and_stamps_with_elapsed_time() ->
     assert parse_packet(command, TOK).stamp == 1005
 
 
+def test_a_first_call_pauses_after_the_hello_until_ids_are_ready() -> None:
+    """Issue 19: with ``ids_ready`` set, hello and command share one exchange when the ids are
+    ready, and otherwise the call stops after the hello (no id taken) until ``resume``."""
+    ready: set[int] = set()
+    session = Session(TOK, MemoryIds())
+    session.ids_ready = ready.__contains__
+    call = Call({"method": "get_prop", "params": ["power"]})
+    assert session.start(call, 0.0) == [HELLO]
+    assert session.receive(hello_reply(DID, 1000, None), 0.01) == []
+    assert call.done and call.waiting_for_ids and call.reply is None and not call.sent_at
+    with pytest.raises(RuntimeError):
+        session.resume(Call(), 0.02)  # only a paused call continues
+    ready.add(DID)
+    [command] = session.resume(call, 0.5)
+    assert not call.done and _request(command)["method"] == "get_prop"
+    session.receive(_reply(_request(command)["id"]), 0.51)
+    assert call.done and call.reply is not None and call.error is None
+    again = Session(TOK, MemoryIds())  # ids ready at once: hello answered by the command
+    again.ids_ready = ready.__contains__
+    second = Call({"method": "get_prop", "params": ["power"]})
+    again.start(second, 0.0)
+    [command] = again.receive(hello_reply(DID, 1000, None), 0.01)
+    assert not second.waiting_for_ids and _request(command)["method"] == "get_prop"
+
+
 def test_replies_are_matched_by_id_and_strays_dropped() -> None:
     session = _connected()
     call = Call({"method": "get_prop", "params": []})

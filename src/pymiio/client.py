@@ -129,6 +129,7 @@ class AsyncDevice(SessionView):
         self._timer_at: float | None = None
         prepare = getattr(self.session.ids, "prepare", None)
         self._ids_ready = getattr(self.session.ids, "ready", None) if prepare else None
+        self.session.ids_ready = self._ids_ready
 
     async def __aenter__(self) -> AsyncDevice:
         await self.open()
@@ -305,27 +306,32 @@ class AsyncDevice(SessionView):
             await self.open()
         async with self._call_lock:
             self._refuse_if_closed()
-            if self._ids_ready is not None and call.request is not None:
-                await self._prepare_ids()
-            return await self._exchange(call)
+            hello = self.session.hello
+            if self._ids_ready is not None and call.request is not None and hello is not None:
+                await self._prepare_ids(hello.device_id)
+            await self._exchange(call)
+            if call.waiting_for_ids:  # a first hello named a device whose ids need the disk
+                assert call.hello is not None
+                await self._prepare_ids(call.hello.device_id)
+                await self._exchange(call, resume=True)
+            return call
 
-    async def _prepare_ids(self) -> None:
-        """Reserve request ids in a thread, so no call does file I/O on the event loop; the
-        device id comes from the handshake, which a first call needs anyway."""
+    async def _prepare_ids(self, device_id: int) -> None:
+        """Reserve request ids in a thread, so no call does file I/O on the event loop. A first
+        call sends hello and command in one exchange when the ids are ready, and otherwise
+        pauses between them for this (``Session.ids_ready``)."""
         assert self._ids_ready is not None
-        hello = self.session.hello
-        if hello is None:
-            hello = rpc.hello_of(await self._exchange(rpc.handshake()))
-        if hello is not None and not self._ids_ready(hello.device_id):
+        if not self._ids_ready(device_id):
             ids: Any = self.session.ids
-            await asyncio.get_running_loop().run_in_executor(None, ids.prepare, hello.device_id)
+            await asyncio.get_running_loop().run_in_executor(None, ids.prepare, device_id)
             self._refuse_if_closed()
 
-    async def _exchange(self, call: Call) -> Call:
+    async def _exchange(self, call: Call, resume: bool = False) -> Call:
         loop = asyncio.get_running_loop()
         self._waiter = waiter = loop.create_future()
         try:
-            datagrams = self.session.start(call, loop.time())
+            now = loop.time()
+            datagrams = self.session.resume(call, now) if resume else self.session.start(call, now)
             self._transmit(datagrams)
             self._settle()
             await waiter

@@ -128,6 +128,7 @@ class Call:
     bad_payload: PayloadError | None = None
     network_error: str | None = None
     fresh_ids: bool = False
+    waiting_for_ids: bool = False  # paused after the hello; see Session.ids_ready
     sent_at: dict[int, float] = field(default_factory=dict)
     resent: set[int] = field(default_factory=set)
 
@@ -144,6 +145,11 @@ class Session:
         self.hello: Hello | None = None
         self.revealed: Token | None = None  # kept once seen: a device hides it when provisioned
         self.call: Call | None = None
+        # Set by a driver that must not let the id source touch the disk on its thread: when
+        # a first hello names a device for which this says False, the call ends as
+        # ``waiting_for_ids`` instead of sending its command; the driver reserves the ids
+        # elsewhere and continues with :meth:`resume`. None: the id source is always used.
+        self.ids_ready: Callable[[int], bool] | None = None
         # Requests the device sends (MIoT push: properties_changed, event_occured) go here;
         # None drops them. Each is acknowledged once, repeats (same id) are not passed on.
         self.on_push: Callable[[dict[str, Any]], None] | None = None
@@ -187,6 +193,17 @@ class Session:
             return self._arm(call, now, [HELLO])
         if now - self._last_heard > self.policy.silence:
             return self._attempt(call, now, skip=0, hello=True)
+        return self._attempt(call, now, skip=0)
+
+    def resume(self, call: Call, now: float) -> list[bytes]:
+        """Continue a call that ended ``waiting_for_ids``: its command goes out now, within the
+        call's original deadline."""
+        if not call.waiting_for_ids or call.hello is None:
+            raise RuntimeError("only a call waiting for ids can be resumed")
+        if self.call is not None and not self.call.done:
+            raise RuntimeError("a session runs one call at a time")
+        self.call = call
+        call.waiting_for_ids = call.done = False
         return self._attempt(call, now, skip=0)
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
@@ -322,6 +339,10 @@ class Session:
                 "(--token, MIIO_TOKEN or the device inventory)"))
             return []
         call.handshaking = False
+        if self.ids_ready is not None and not self.ids_ready(hello.device_id):
+            call.waiting_for_ids = True
+            self._finish(call)
+            return []
         return self._attempt(call, now, skip=0)
 
     def _on_reply(self, data: bytes, now: float, call: Call) -> list[bytes]:
