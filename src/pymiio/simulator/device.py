@@ -141,9 +141,10 @@ class SimulatedDevice:
             log.info("%s: ignored request id %r, seen recently", self.host, request_id)
             return None
         self.stats.requests += 1
-        method, params = request.get("method"), request.get("params", [])
+        method = request["method"]
         try:
-            result = self.dispatch(str(method), params)
+            result = self.dispatch(method if type(method) is str else str(method),
+                                   request.get("params", []))
         except _Refusal as refusal:
             return {"id": request_id, "error": {"code": refusal.code, "message": refusal.message}}
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError,
