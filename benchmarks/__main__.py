@@ -215,29 +215,41 @@ def _write(sections: list[tuple[str, list[str]]],
         "- Codec: pymiio returns a `Packet` object and decodes JSON tolerantly (stripping "
         "trailing NULs and repairing firmware quirks on failure); the floor returns bare "
         "values. Profiling shows no other cost.",
-        "- Async round trip and fleets: asyncio's per-call machinery (a future, a timer handle "
-        "for the retry, the per-device lock, a task per device under `gather`) on top of the "
-        "same syscalls. The sync `Device` drives the same session over a blocking socket and "
-        "sits close to the floor.",
+        "- Async round trip and fleets: asyncio's per-call machinery (a task per device under "
+        "`gather`, a future, a timer for the retry) on top of the same syscalls. The warm-sweep "
+        "table shows it: the least an asyncio client can do is already about 1.1x the blocking "
+        "floor. pymiio adds about 8 µs per call measured in-process: the session's bookkeeping "
+        "(ids from the persistent store, round-trip samples under Karn's rule, the retry "
+        "timer's deadline) and the per-device call lock. The sync `Device` drives the same "
+        "session over a blocking socket and sits close to the floor.",
+        "- Fleets polled once (handshakes included) build 200 or 1,000 device objects per run "
+        "and close them again; each send and each close is a task under `gather`. A first "
+        "call sends hello and command in one exchange when the device's request ids are in "
+        "memory; otherwise it pauses after the hello to reserve them in a worker thread, so "
+        "the event loop never waits for the disk.",
+        "- Discovery of one address: with a device open, `discover_one` borrows the shared "
+        "endpoint and costs one asyncio exchange; with nothing open it makes a small socket "
+        "for the call and closes it (registering it with the event loop is most of the "
+        "difference). Keeping a socket open between calls would hide that cost but break the "
+        "rule that closing the last device closes every socket. python-miio sends its hello "
+        "three times and returns on the first reply without checking it further.",
         "- Broadcast discovery yields each device as it answers through an async iterator; "
-        "the floor only counts source addresses.",
-        "- Discovery of one address: python-miio sends its hello three times and returns on "
-        "the first reply without checking it further; pymiio parses and validates the reply.",
+        "its endpoint drains every queued reply per wake-up, where the floor's socket with a "
+        "timeout polls before each read.",
         "- python-miio cannot take part in loopback broadcast discovery: its broadcast always "
         "goes to 255.255.255.255, which these benchmarks never send to.",
         "- The 20 % loss case uses 20 calls for python-miio: at its defaults, a lost reply costs "
         "it a 5 s timeout per retry.",
-        "- Cold fleets (handshakes included): the first call to each device reserves its "
-        "request ids in a worker thread, so no file I/O runs on the event loop; for 200 "
-        "instant devices that is most of the gap to the floor. Warm calls do not touch the disk.",
-        "- discover_one borrows the shared endpoint, but a caller that owns no other device "
-        "still creates and closes that endpoint per call (a socket, add_reader/remove_reader); "
-        "keeping one endpoint per loop alive between calls is the next step.",
-        "- The bridge's floor (`benchmarks/bridge_floor.py`) polls the same devices with the "
-        "floor codec on one socket and publishes bare MQTT messages: no per-device sessions, "
-        "retries, value checks, availability or discovery. On this machine the floor itself "
-        "needs about 4-5 % of a core for 100 polls a second, so the 4 % goal is out of reach "
-        "here for any bridge written in Python; the ratio to the floor is the figure to watch.",
+        "- The simulator runs each request through its device model (parsed `Packet`, method "
+        "dispatch, property lookup, statistics); the floor (`benchmarks/device_floor.py`) "
+        "answers every request with a fixed reply.",
+        "- The bridge's floor (`benchmarks/bridge_floor.py`) polls the same devices on the same "
+        "0.1 s grid with the floor codec on one socket and publishes bare MQTT messages: no "
+        "per-device sessions, retries, value checks, availability or discovery.",
+        "- Discovery, warm sweeps and simulator throughput run their cases in turns (each "
+        "round runs every case once; the median of the rounds is reported), so drift in the "
+        "machine's speed affects every case alike. Ratios on this 2-core virtual machine still "
+        "move by about 0.1 from run to run.",
         "",
     ]
     OUT.write_text("\n".join(lines))
