@@ -66,12 +66,15 @@ def main() -> None:
     def progress(text: str) -> None:
         sys.stderr.write(f"bench: {text}\n")
 
+    def against_floor(title: str, rows: list[Row], name: str, goal: float) -> None:
+        """A table against its first row (the floor) and pymiio's ratio as a target."""
+        section(title, _table(rows, rows[0], "floor"))
+        ratio = _find(rows, "pymiio").value / rows[0].value
+        target(name, f"{ratio:.2f}x", f"≤ {goal}x", ratio <= goal)
+
     progress("codec")
-    codec = codec_case()
-    section("Codec: build a request and parse a ~300-byte reply (time per pair)",
-            _table(codec, codec[0], "floor"))
-    ratio = _find(codec, "pymiio").value / codec[0].value
-    target("codec vs floor", f"{ratio:.2f}x", "≤ 1.3x", ratio <= 1.3)
+    against_floor("Codec: build a request and parse a ~300-byte reply (time per pair)",
+                  codec_case(), "codec vs floor", 1.3)
 
     progress("round trip")
     trip = roundtrip_case()
@@ -85,19 +88,13 @@ def main() -> None:
     for count, delay, first in ((200, 0.0, "127.0.91.1"), (1000, 0.0, "127.0.100.1"),
                                 (200, 0.01, "127.0.110.1"), (1000, 0.01, "127.0.120.1")):
         progress(f"fleet {count} delay {delay}")
-        rows = fleet_case(count, delay, first)
         latency = f", {int(delay * 1000)} ms device latency" if delay else ", instant devices"
-        section(f"Polling {count} devices once (handshakes included){latency}",
-                _table(rows, rows[0], "floor"))
-        ratio = _find(rows, "pymiio").value / rows[0].value
-        target(f"fleet {count}{latency}", f"{ratio:.2f}x", "≤ 1.5x", ratio <= 1.5)
+        against_floor(f"Polling {count} devices once (handshakes included){latency}",
+                      fleet_case(count, delay, first), f"fleet {count}{latency}", 1.5)
 
     progress("fleet 200, warm sweeps")
-    warm = warm_fleet_case()
-    section("Sweeps over 200 devices with open sessions (warm, instant devices)",
-            _table(warm, warm[0], "floor"))
-    ratio = _find(warm, "pymiio").value / warm[0].value
-    target("fleet 200, warm sweeps", f"{ratio:.2f}x", "≤ 1.3x", ratio <= 1.3)
+    against_floor("Sweeps over 200 devices with open sessions (warm, instant devices)",
+                  warm_fleet_case(), "fleet 200, warm sweeps", 1.3)
 
     progress("20% loss (python-miio takes minutes)")
     loss = loss_case(1000, 20)

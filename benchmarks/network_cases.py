@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -50,13 +50,9 @@ def echo_server(host: str) -> Iterator[str]:
         process.wait(10)
 
 
-def _per_call(action: object, calls: int = CALLS) -> float:
-    assert callable(action)
-    return median_seconds(lambda: [action() for _ in range(calls)]) / calls
-
-
 def roundtrip_case() -> list[Row]:
-    """Case 2: one get_prop round trip against a simulated device in another process."""
+    """Case 2: one get_prop round trip against a simulated device in another process; the
+    clients take turns (``interleaved_medians``), ``CALLS`` calls a turn."""
     import miio
 
     from pymiio import AsyncDevice, Device
@@ -72,14 +68,9 @@ def roundtrip_case() -> list[Row]:
             echo.send(packet)
             echo.recv(4096)
 
-        rows = [Row("raw UDP echo (same packet size)", _per_call(bounce))]
         floor = FloorClient(host, TOKEN)
-        rows.append(Row("floor codec over a plain socket",
-                        _per_call(lambda: floor.call("get_prop", ["power"]))))
         sync = Device(host, TOKEN_HEX)
         sync.send("get_prop", ["power"])
-        rows.append(Row("pymiio Device (sync)", _per_call(
-            lambda: sync.send("get_prop", ["power"]))))
         loop = asyncio.new_event_loop()
         device = AsyncDevice(host, TOKEN_HEX)
 
@@ -88,17 +79,26 @@ def roundtrip_case() -> list[Row]:
                 await device.send("get_prop", ["power"])
 
         loop.run_until_complete(device.send("get_prop", ["power"]))
-        rows.append(Row("pymiio AsyncDevice", median_seconds(
-            lambda: loop.run_until_complete(calls())) / CALLS))
-        loop.run_until_complete(device.close())
-        loop.close()
         theirs = miio.Device(host, TOKEN_HEX, timeout=2)
         theirs.send("get_prop", ["power"])
-        rows.append(Row("python-miio Device", _per_call(
-            lambda: theirs.send("get_prop", ["power"]))))
+        rows = {
+            "raw UDP echo (same packet size)": bounce,
+            "floor codec over a plain socket": lambda: floor.call("get_prop", ["power"]),
+            "pymiio Device (sync)": lambda: sync.send("get_prop", ["power"]),
+            "python-miio Device": lambda: theirs.send("get_prop", ["power"]),
+        }
+        turns: dict[str, Callable[[], object]] = {
+            name: (lambda action=action: [action() for _ in range(CALLS)])
+            for name, action in rows.items()}
+        turns["pymiio AsyncDevice"] = lambda: loop.run_until_complete(calls())
+        medians = interleaved_medians(turns, 9)
+        loop.run_until_complete(device.close())
+        loop.close()
         for closable in (echo, floor, sync):
             closable.close()
-    return rows
+    order = ["raw UDP echo (same packet size)", "floor codec over a plain socket",
+             "pymiio Device (sync)", "pymiio AsyncDevice", "python-miio Device"]
+    return [Row(name, medians[name] / CALLS) for name in order]
 
 
 def floor_fleet(hosts: list[str]) -> None:
@@ -165,12 +165,10 @@ def fleet_case(count: int, delay: float, first: str) -> list[Row]:
     with simulator(first, count, *options) as devices:
         hosts = [d["host"] for d in devices]
         slow = 3 if count * max(delay, 0.001) > 1 else 5
-        rows = [
-            Row("floor (one socket, send all, collect all)", median_seconds(
-                lambda: floor_fleet(hosts))),
-            Row("pymiio AsyncDevice + asyncio.gather", median_seconds(
-                lambda: pymiio_fleet(hosts))),
-        ]
+        medians = interleaved_medians({"floor": lambda: floor_fleet(hosts),
+                                       "pymiio": lambda: pymiio_fleet(hosts)}, 9)
+        rows = [Row("floor (one socket, send all, collect all)", medians["floor"]),
+                Row("pymiio AsyncDevice + asyncio.gather", medians["pymiio"])]
         for name, workers in (("python-miio, 64 threads", 64), ("python-miio, sequential", 0)):
             failed: list[int] = []
             seconds = median_seconds(lambda w=workers, f=failed: python_miio_fleet(hosts, w, f),
