@@ -83,6 +83,28 @@ async def test_hidden_token_and_no_token_given() -> None:
                 await device.send("miIO.info")
 
 
+async def test_answered_calls_leave_their_timer_to_the_next(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: a call answered in time does not cancel its retry timer; the next calls reuse
+    it (it fires early, finds nothing due and is set again), so 30 quick calls arm a timer a
+    few times, not 30 times, and every call still gets its answer."""
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    real_call_at = loop.call_at
+
+    def counting(when: float, callback: object, *args: object) -> asyncio.TimerHandle:
+        armed.append(when)
+        return real_call_at(when, callback, *args)  # type: ignore[arg-type]
+
+    async with Simulator(make_devices(f"{NET}.10.9", token=TOKEN)):
+        async with AsyncDevice(f"{NET}.10.9", TOKEN) as device:
+            await device.send("get_prop", ["power"])
+            monkeypatch.setattr(loop, "call_at", counting)
+            results = [await device.send("get_prop", ["power"]) for _ in range(30)]
+    assert results == [["on"]] * 30
+    assert len(armed) <= 5  # the first call's timer may still be pending for all of them
+
+
 async def test_cancelled_call_does_not_confuse_the_next() -> None:
     async with Simulator(make_devices(f"{NET}.10.6", token=TOKEN), faults=Faults(delay=0.3)):
         async with AsyncDevice(f"{NET}.10.6", TOKEN, timeout=3) as device:

@@ -338,9 +338,7 @@ class AsyncDevice(SessionView):
         finally:
             if not call.done:  # only an interrupted call needs an error built
                 self.session.abort(ClosedError(f"{self.session.label}: the call was cancelled"))
-            if self._timer is not None:
-                self._cancel_timer()
-            self._waiter = None
+            self._waiter = None  # the timer stays armed for the next call (see _settle)
         return call
 
     def _datagram(self, data: bytes) -> None:
@@ -389,11 +387,16 @@ class AsyncDevice(SessionView):
             waiter.set_result(None)
             return
         when = call.timer  # the session's timer while its call runs
-        if when != self._timer_at:
+        armed = self._timer_at
+        if armed is None or armed > when:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = asyncio.get_running_loop().call_at(when, self._expire)
             self._timer_at = when
+        # An earlier timer is left as it is: it fires, the session finds nothing due yet
+        # (``expire`` before ``timer`` is allowed) and the timer is set again. So a call that
+        # is answered leaves its timer for the next ones instead of cancelling it: one timer
+        # per device per attempt timeout (100 ms or more), not one per call.
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
