@@ -100,6 +100,21 @@ async def test_one_address_costs_one_short_lived_socket_or_none() -> None:
         assert open_udp_sockets() == before
 
 
+async def test_one_address_ends_when_its_endpoint_is_closed_under_it() -> None:
+    """A hello whose socket is closed by someone else ends with ClosedError at the next
+    repeat; it never waits out its window (or forever)."""
+    from pymiio.errors import ClosedError
+    from pymiio.transport import shared_endpoint
+
+    held = shared_endpoint()
+    call = asyncio.create_task(discover_one(f"{NET}.47.9", timeout=30))  # nobody answers
+    await asyncio.sleep(0)
+    held.close()
+    with pytest.raises(ClosedError):
+        await asyncio.wait_for(call, 10)
+    held.release()
+
+
 async def test_discovery_leaves_no_sender_running() -> None:
     """Item 13.10: nothing keeps sending hellos once a caller has its answer or stops."""
     devices = make_devices(f"{NET}.45.1", 3, token=TOKEN)

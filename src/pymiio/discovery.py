@@ -182,6 +182,9 @@ async def _hello_unicast(address: str, port: int, timeout: float) -> DiscoveredD
             answer.set_exception(UnreachableError(f"cannot send a hello to {address}: "
                                                   f"{exc.strerror or exc}"))
             return
+        except MiioError as exc:  # the endpoint was closed under us: end, never hang
+            answer.set_exception(exc)
+            return
         timer = loop.call_at(min(now + interval, deadline), send_hello)
 
     endpoint.add_route(route, on_datagram)
