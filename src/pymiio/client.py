@@ -182,10 +182,7 @@ class AsyncDevice(SessionView):
         if self._state is DeviceState.CLOSED:
             return
         self._state = DeviceState.CLOSED
-        call = self.session.call
-        if call is not None and not call.done:  # the error is built only when it is needed
-            self.session.abort(ClosedError(
-                f"{self.session.label}: closed while a call was in flight"))
+        self.session.abort(ClosedError(f"{self.session.label}: closed while a call was in flight"))
         self._cancel_timer()
         waiter = self._waiter
         if waiter is not None and not waiter.done():

@@ -290,9 +290,8 @@ async def _collect(endpoint: UdpEndpoint, schedule: HelloSchedule, timeout: floa
         seen.add(device.device_id)
         schedule.answered.add(source[0])
         pending.append(device)
-        waiter = sleeping[0]
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if sleeping[0] is not None:
+            wake(sleeping[0])
 
     endpoint.listener = on_datagram
     deadline = loop.time() + timeout

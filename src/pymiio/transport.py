@@ -199,9 +199,18 @@ def shared_endpoint() -> UdpEndpoint:
     A plain function: opening a UDP socket never waits."""
     global _SHARED
     loop = asyncio.get_running_loop()
+    endpoint = _open_shared(loop)
+    if endpoint is None:
+        endpoint = UdpEndpoint.bind(loop)
+        _SHARED = (loop, endpoint)
+    return endpoint.acquire()
+
+
+def _open_shared(loop: asyncio.AbstractEventLoop) -> UdpEndpoint | None:
+    """The loop's shared endpoint if one is open."""
     if _SHARED is None or _SHARED[0] is not loop or _SHARED[1].is_closed:
-        _SHARED = (loop, UdpEndpoint.bind(loop))
-    return _SHARED[1].acquire()
+        return None
+    return _SHARED[1]
 
 
 def exchange_endpoint() -> UdpEndpoint:
@@ -209,8 +218,9 @@ def exchange_endpoint() -> UdpEndpoint:
     when something already holds it open, else a small private one. Either way it costs no
     lasting socket; call ``release`` after."""
     loop = asyncio.get_running_loop()
-    if _SHARED is not None and _SHARED[0] is loop and not _SHARED[1].is_closed:
-        return _SHARED[1].acquire()
+    shared = _open_shared(loop)
+    if shared is not None:
+        return shared.acquire()
     endpoint = UdpEndpoint.bind(loop, None)
     endpoint.drain_limit = 1  # one reply is expected: skip the read that would find none
     return endpoint.acquire()

@@ -414,4 +414,3 @@ def _action(request: Any) -> tuple[str, list[Any]]:
         args = request.get("args", [])
         return request["name"], args if isinstance(args, list) else [args]
     raise UsageError('action takes a name, or {"name": "start", "args": [...]}')
-

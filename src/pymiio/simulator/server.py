@@ -29,6 +29,7 @@ log = logging.getLogger("pymiio.simulator")
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 LOOPBACK_BROADCAST = "127.255.255.255"
 
+
 class SimulatorError(MiioError):
     """The simulator cannot start as asked (address refused, port taken, bad profile)."""
 
@@ -190,21 +191,12 @@ class Simulator:
     # -- serving ------------------------------------------------------------------------
 
     def _serve_device(self, endpoint: _Endpoint) -> None:
-        """A device's socket is readable: answer one datagram. This is the hot path, so the
-        fault-free case is written out here rather than going through :meth:`answer`."""
+        """A device's socket is readable: answer one datagram."""
         try:
             data, client = endpoint.sock.recvfrom(65535)
         except OSError:  # nothing after all, or an ICMP error from an earlier send
             return
-        if self._faulty:
-            self.answer(endpoint, data, client)
-            return
-        device = endpoint.device
-        assert device is not None and self._loop is not None
-        for reply in device.handle(data, self._loop.time(), client):
-            endpoint.send(reply, client)
-        if device.outbox:
-            self.flush(device)
+        self.answer(endpoint, data, client)
 
     def _serve_listener(self, endpoint: _Endpoint) -> None:
         try:
