@@ -65,3 +65,21 @@ def test_threads_preparing_and_taking_ids_never_share_one(tmp_path: Path) -> Non
     for thread in threads:
         thread.join(30)
     assert len(taken) == 360 and len(set(taken)) == 360
+
+
+def test_a_busy_device_has_its_next_spare_before_it_needs_it(tmp_path: Path) -> None:
+    """Issue 19: the second spare is reserved once half the block is used (``short``), so the
+    call that uses up a block still finds a spare and never waits for the disk."""
+    store = FileIds(tmp_path, block=10)
+    store.prepare(3)  # the first call: a current block and one spare
+    assert store.ready(3) and not store.short(3)
+    seen = [store.next_id(3) for _ in range(6)]
+    assert store.short(3)  # half the block is used and a spare is missing
+    store.prepare(3)
+    assert not store.short(3)
+    seen += [store.next_id(3) for _ in range(4)]  # the current block is used up
+    assert store.ready(3)  # ... and the next call still has a spare in memory
+    store.prepare(3)  # nothing is due: no write
+    assert int((tmp_path / f"{3:08x}").read_text()) == 1 + 10 * 3  # one write per block
+    seen += [store.next_id(3, skip=100 if index == 3 else 0) for index in range(30)]
+    assert len(set(seen)) == len(seen)

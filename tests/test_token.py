@@ -1,6 +1,7 @@
 import hashlib
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -54,6 +55,23 @@ def test_encrypt_decrypt_round_trip(raw: bytes, plaintext: bytes) -> None:
     cipher = token.encrypt(plaintext)
     assert len(cipher) % 16 == 0 and len(cipher) > len(plaintext)
     assert token.decrypt(cipher) == plaintext
+
+
+@given(st.binary(min_size=16, max_size=16), st.integers(1, 40).flatmap(
+    lambda blocks: st.binary(min_size=16 * blocks, max_size=16 * blocks)))
+def test_decryption_is_aes_cbc_at_the_token_iv(raw: bytes, ciphertext: bytes) -> None:
+    """Decryption chains ECB blocks by hand (see pymiio.protocol.token); it must equal
+    cryptography's own CBC on any whole-block input, padding check aside."""
+    token = Token(raw)
+    context = Cipher(algorithms.AES(token.key), modes.CBC(token.iv)).decryptor()
+    plain = context.update(ciphertext) + context.finalize()
+    pad = plain[-1]
+    if 1 <= pad <= 16 and plain[-pad:] == bytes((pad,)) * pad:
+        assert token.decrypt(ciphertext) == plain[:-pad]
+    else:
+        with pytest.raises(PayloadError, match="padding"):
+            token.decrypt(ciphertext)
+    assert token.decrypt(token.encrypt(plain)) == plain  # the kept context has no leftovers
 
 
 def test_bad_padding_and_length_are_payload_errors() -> None:

@@ -3,11 +3,15 @@
 Vacuums and other devices ignore an id they have seen, so a CLI that starts at 1 every run
 would look like a dead device. Each process reserves blocks of ids under an exclusive file lock
 and hands them out from memory, so two processes never send the same id and a fleet of a
-thousand devices costs one small file write per device per two blocks.
+thousand devices costs one small file write per device per block.
 
-Two blocks are held per device: the current one and a spare. A jump after a timeout moves
-within the current block or to the spare, never to the disk, so ``AsyncDevice`` can do all
-disk work in a thread before a call (:meth:`FileIds.prepare`) and none on the event loop.
+Each device has a current block and up to two spares. A call starts with at least one spare
+(:meth:`FileIds.ready`), so a jump after a timeout moves within the current block or to a
+spare, never to the disk, and ``AsyncDevice`` does all disk work in a thread
+(:meth:`FileIds.prepare`) and none on the event loop. The first reservation takes a current
+block and one spare; the second spare is reserved in the background once half the current
+block is used (:meth:`FileIds.short`), so a busy device moves from block to block without
+ever waiting for the disk, and a one-shot command reserves no more than it did.
 The store is safe to share between threads; the file lock is waited for a bounded time.
 """
 
@@ -31,16 +35,17 @@ except ImportError:  # pragma: no cover - Windows has no fcntl; ids are then per
 log = logging.getLogger("pymiio.ids")
 
 LOCK_WAIT = 0.5  # seconds to wait for another process's reservation before using memory ids
+SPARES = 2  # spare blocks kept per busy device (see the module docstring)
 
 
 class _Blocks:
-    """One device's reserved ids: the current block and an untouched spare."""
+    """One device's reserved ids: the current block and untouched spares (first ids)."""
 
-    __slots__ = ("left", "next", "spare")
+    __slots__ = ("left", "next", "spares")
 
-    def __init__(self, first: int, size: int) -> None:
+    def __init__(self, first: int, size: int, spares: list[int] | None = None) -> None:
         self.next, self.left = first, size
-        self.spare: int | None = None
+        self.spares: list[int] = spares if spares is not None else []
 
 
 class FileIds:
@@ -77,20 +82,35 @@ class FileIds:
     def ready(self, device_id: int) -> bool:
         """Whether the next call to this device can get all its ids without the disk."""
         blocks = self._state.get(device_id)
-        return self._fallback is not None or (
-            blocks is not None and blocks.left > 0 and blocks.spare is not None)
+        if self._fallback is not None:
+            return True
+        # ids in hand, and a spare left once a used-up current block is replaced by one
+        return blocks is not None and len(blocks.spares) > (blocks.left <= 0)
+
+    def short(self, device_id: int) -> bool:
+        """Whether a reservation ahead of need is due: half the current block is used and
+        a spare is missing. ``prepare`` then tops the spares up, off the caller's path."""
+        blocks = self._state.get(device_id)
+        return (self._fallback is None and blocks is not None
+                and blocks.left < self.block // 2 and len(blocks.spares) < SPARES)
 
     def prepare(self, device_id: int) -> None:
-        """Reserve what :meth:`ready` asks for (blocking: call it from a thread in asyncio).
+        """Reserve what :meth:`ready` and :meth:`short` ask for (blocking: call it from a
+        thread in asyncio).
 
         The disk work runs outside the memory mutex, so the event loop's :meth:`next_id` for
         other devices never waits behind this thread's file I/O."""
         with self._mutex:
             if self._fallback is not None:
                 return
-            blocks = self._state.get(device_id)
-            wanted = 2 if blocks is None or blocks.left <= 0 else int(blocks.spare is None)
-            if not wanted:
+            blocks = self._current(device_id)
+            if blocks is None:
+                wanted = 2  # a current block and its first spare
+            elif not blocks.spares:
+                wanted = 1
+            elif blocks.left < self.block // 2 and len(blocks.spares) < SPARES:
+                wanted = SPARES - len(blocks.spares)
+            else:
                 return
         try:
             first = self._reserve(device_id, wanted)
@@ -99,29 +119,41 @@ class FileIds:
                 self._fall_back(exc, blocks)
             return
         with self._mutex:
-            self._install(device_id, first, wanted)
+            self._install(device_id, [advance_id(first, self.block * index)
+                                      for index in range(wanted)])
 
-    def _install(self, device_id: int, first: int, reserved: int) -> None:
+    def _current(self, device_id: int) -> _Blocks | None:
+        """The device's blocks with ids left in the current one (a spare moves up when it is
+        used up), None when the device has no ids in memory."""
+        blocks = self._state.get(device_id)
+        if blocks is not None and blocks.left <= 0:
+            blocks = self._take_spare(device_id, blocks)
+        return blocks
+
+    def _install(self, device_id: int, firsts: list[int]) -> None:
         """Put freshly reserved blocks in place (the state may have moved on meanwhile; ids of
         a reservation that is no longer needed are simply never used)."""
-        blocks = self._state.get(device_id)
-        if reserved == 2 and (blocks is None or blocks.left <= 0):
-            blocks = self._state[device_id] = _Blocks(first, self.block)
-            blocks.spare = advance_id(first, self.block)
-        elif blocks is not None and blocks.spare is None:
-            blocks.spare = first
+        blocks = self._current(device_id)
+        if blocks is None:
+            blocks = self._state[device_id] = _Blocks(firsts.pop(0), self.block)
+        blocks.spares.extend(firsts[:max(0, SPARES - len(blocks.spares))])
+
+    def _take_spare(self, device_id: int, blocks: _Blocks) -> _Blocks | None:
+        if not blocks.spares:
+            return None
+        fresh = self._state[device_id] = _Blocks(blocks.spares[0], self.block, blocks.spares[1:])
+        return fresh
 
     def _take_block(self, device_id: int, blocks: _Blocks | None) -> _Blocks | None:
-        """The spare if there is one, else a block from the disk (None: fell back to memory)."""
-        if blocks is not None and blocks.spare is not None:
-            fresh = _Blocks(blocks.spare, self.block)
-        else:
+        """A spare if there is one, else a block from the disk (None: fell back to memory)."""
+        fresh = self._take_spare(device_id, blocks) if blocks is not None else None
+        if fresh is None:
             try:
                 fresh = _Blocks(self._reserve(device_id, 1), self.block)
             except OSError as exc:
                 self._fall_back(exc, blocks)
                 return None
-        self._state[device_id] = fresh
+            self._state[device_id] = fresh
         return fresh
 
     def _fall_back(self, exc: OSError, blocks: _Blocks | None) -> None:

@@ -8,6 +8,7 @@ those and otherwise raises PayloadError carrying the raw text, so a caller never
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -15,8 +16,27 @@ from typing import Any, Final
 from pymiio.errors import DeviceError, PayloadError
 from pymiio.protocol.token import mask_tokens
 
-_dumps: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
-                                allow_nan=False).encode
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """Compact JSON (no spaces, UTF-8 text, no NaN), with the C encoder made once.
+
+    ``JSONEncoder.encode`` builds its C encoder again on every call, which costs more than
+    encoding a small command. Built once without circular-reference markers, a cycle ends in
+    RecursionError instead of ValueError; :func:`encode_json` turns both into PayloadError."""
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
+    if make is None:  # pragma: no cover - an interpreter without the C accelerator
+        return encoder.encode
+    chunks = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
+                  False, False, False)
+
+    def dumps(obj: Any) -> str:
+        return "".join(chunks(obj, 0))
+
+    return dumps
+
+
+_dumps: Final = _compact_encoder()
 _loads: Final = json.JSONDecoder().decode  # on str: json.loads(bytes) first guesses the
 # encoding (UTF-16/32 too), which costs more than decoding a small reply; miIO sends UTF-8
 _lenient_loads: Final = json.JSONDecoder(strict=False).decode  # control characters in strings
