@@ -184,6 +184,63 @@ async def test_the_id_store_does_no_disk_work_on_the_event_loop(tmp_path: Path) 
     assert ids.disk_threads and threading.get_ident() not in ids.disk_threads
 
 
+class _CountingSocket:
+    """A socket that counts its reads, and those that found nothing queued."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.reads, self.empty = sock, 0, 0
+
+    def recvfrom(self, size: int) -> tuple[bytes, tuple[str, int]]:
+        self.reads += 1
+        try:
+            return self.sock.recvfrom(size)  # type: ignore[return-value]
+        except BlockingIOError:
+            self.empty += 1
+            raise
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)
+
+
+async def test_a_wake_up_reads_as_many_datagrams_as_calls_await() -> None:  # issue 19
+    """One call waiting: one read per wake-up, never a read that finds the socket empty (on
+    this path it costs more than the rest of a round trip). Datagrams left queued are read on
+    the next wake-up; a listener (discovery) takes everything queued."""
+    endpoint = await UdpEndpoint.open(("127.0.0.1", 0))
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", 0))
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.1", 0))
+    counting = _CountingSocket(endpoint._sock)  # type: ignore[arg-type]
+    endpoint._sock = counting  # type: ignore[assignment]
+    got: list[bytes] = []
+    endpoint.add_route(sender.getsockname(), got.append)
+    try:
+        for data in (b"one", b"two", b"three"):
+            sender.sendto(data, endpoint.local_address)  # loopback: queued when sendto returns
+        endpoint.awaiting = 1
+        endpoint._drain()
+        assert got == [b"one"] and counting.empty == 0
+        endpoint.awaiting = 0  # a late reply or a push: still read, one at a time
+        endpoint._drain()
+        assert got == [b"one", b"two"] and counting.empty == 0
+        endpoint.awaiting = 4  # a fleet: read until the socket is empty
+        endpoint._drain()
+        assert got == [b"one", b"two", b"three"] and counting.empty == 1
+        heard: list[bytes] = []
+        endpoint.listener = lambda data, source: heard.append(data)
+        endpoint.awaiting = 0
+        for data in (b"a", b"b"):
+            stranger.sendto(data, endpoint.local_address)
+        endpoint._drain()
+        assert heard == [b"a", b"b"] and counting.reads == 7
+    finally:
+        endpoint._sock = counting.sock  # type: ignore[assignment]
+        sender.close()
+        stranger.close()
+        endpoint.close()
+
+
 async def test_a_failing_handler_does_not_stop_the_drain() -> None:  # 13.11
     endpoint = await UdpEndpoint.open(("127.0.0.1", 0))
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
