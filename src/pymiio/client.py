@@ -26,6 +26,7 @@ from pymiio.protocol.packet import PORT
 from pymiio.protocol.session import Call, Hello, IdSource, RetryPolicy, Session
 from pymiio.protocol.token import Token
 from pymiio.transport import Address, UdpEndpoint, resolve, shared_endpoint
+from pymiio.turns import Turns
 
 
 def make_session(host: str, port: int, token: Token | str | None, timeout: float | None,
@@ -125,7 +126,7 @@ class AsyncDevice(SessionView):
         self._acquired = False
         self._address: Address | None = None
         self._open_lock = asyncio.Lock()
-        self._call_lock = asyncio.Lock()
+        self._turns = Turns()  # one call at a time
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -305,13 +306,14 @@ class AsyncDevice(SessionView):
 
     async def _run(self, call: Call) -> Call:
         """Drive ``call`` to its end: one call at a time per device, ids made ready off the
-        loop. The lock is taken with ``acquire``/``release`` rather than ``async with`` and the
-        exchange is awaited here, not in a nested coroutine: every call passes this way, and
-        each coroutine frame it saves is time a fleet poll no longer spends."""
+        loop. A free turn costs no coroutine (:class:`Turns`) and the exchange is awaited
+        here, not in a nested coroutine: every call passes this way, and each coroutine it
+        saves is time a fleet poll no longer spends."""
         if self._state is not DeviceState.OPEN:
             await self.open()
-        lock = self._call_lock
-        await lock.acquire()
+        turns = self._turns
+        if not turns.take_now():
+            await turns.take()
         try:
             self._refuse_if_closed()
             ready, hello = self._ids_ready, self.session.hello
@@ -336,7 +338,7 @@ class AsyncDevice(SessionView):
             self._waiter = None  # the timer stays armed for the next call (see _settle)
             if not call.done:  # only an interrupted call needs an error built
                 self.session.abort(ClosedError(f"{self.session.label}: the call was cancelled"))
-            lock.release()
+            turns.give()
 
     async def _prepare_ids(self, device_id: int) -> None:
         """Wait until request ids are reserved. A first call sends hello and command in one

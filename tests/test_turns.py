@@ -1,0 +1,68 @@
+"""Turns: asyncio.Lock's rules (FIFO, cancellation-safe) with a free turn taken synchronously."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pymiio.turns import Turns
+
+
+async def _holder(turns: Turns, name: str, log: list[str], release: asyncio.Event) -> None:
+    await turns.take()
+    try:
+        log.append(name)
+        await release.wait()
+    finally:
+        turns.give()
+
+
+async def test_a_free_turn_is_taken_at_once_and_a_busy_one_is_not() -> None:
+    turns = Turns()
+    assert turns.take_now() and turns.busy
+    assert not turns.take_now()
+    turns.give()
+    assert not turns.busy and turns.take_now()
+
+
+async def test_waiters_get_the_turn_in_arrival_order() -> None:
+    turns, log, release = Turns(), [], asyncio.Event()
+    assert turns.take_now()
+    tasks = [asyncio.create_task(_holder(turns, name, log, release)) for name in "abc"]
+    await asyncio.sleep(0)  # all three queue up
+    assert not turns.take_now()  # a newcomer does not overtake the queue
+    release.set()
+    turns.give()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert log == ["a", "b", "c"] and not turns.busy
+
+
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    turns, log, release = Turns(), [], asyncio.Event()
+    release.set()
+    assert turns.take_now()
+    first = asyncio.create_task(_holder(turns, "first", log, release))
+    second = asyncio.create_task(_holder(turns, "second", log, release))
+    await asyncio.sleep(0)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    turns.give()
+    await asyncio.wait_for(second, 5)
+    assert log == ["second"] and not turns.busy
+
+
+async def test_a_waiter_cancelled_after_being_handed_the_turn_passes_it_on() -> None:
+    turns, log, release = Turns(), [], asyncio.Event()
+    release.set()
+    assert turns.take_now()
+    first = asyncio.create_task(_holder(turns, "first", log, release))
+    second = asyncio.create_task(_holder(turns, "second", log, release))
+    await asyncio.sleep(0)
+    turns.give()  # the turn goes to ``first`` ...
+    first.cancel()  # ... which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.wait_for(second, 5)
+    assert log == ["second"] and not turns.busy
