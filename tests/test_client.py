@@ -105,6 +105,27 @@ async def test_answered_calls_leave_their_timer_to_the_next(
     assert len(armed) <= 5  # the first call's timer may still be pending for all of them
 
 
+async def test_a_first_call_sets_one_timer_for_hello_and_command(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: a new device object's first call sends a hello (half a second to answer)
+    and then its command (at least ``min_attempt``); one timer set ``min_attempt`` after the
+    hello serves both, so a fleet of new objects sets one timer each instead of two."""
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    real_call_at = loop.call_at
+
+    def counting(when: float, callback: object, *args: object) -> asyncio.TimerHandle:
+        armed.append(when)
+        return real_call_at(when, callback, *args)  # type: ignore[arg-type]
+
+    async with Simulator(make_devices(f"{NET}.10.12", token=TOKEN)):
+        monkeypatch.setattr(loop, "call_at", counting)
+        for _ in range(20):
+            async with AsyncDevice(f"{NET}.10.12", TOKEN) as device:
+                assert await device.send("get_prop", ["power"]) == ["on"]
+    assert 20 <= len(armed) <= 25  # two each (40) before; a slow hello may add one
+
+
 async def test_cancelled_call_does_not_confuse_the_next() -> None:
     async with Simulator(make_devices(f"{NET}.10.6", token=TOKEN), faults=Faults(delay=0.3)):
         async with AsyncDevice(f"{NET}.10.6", TOKEN, timeout=3) as device:

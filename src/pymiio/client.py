@@ -415,12 +415,24 @@ class AsyncDevice(SessionView):
         if armed is None or armed > when:
             if self._timer is not None:
                 self._timer.cancel()
+            if call.handshaking and call.request is not None:
+                when = self._hello_timer(call, when)
             self._timer = self._loop.call_at(when, self._expire)
             self._timer_at = when
         # An earlier timer is left as it is: it fires, the session finds nothing due yet
         # (``expire`` before ``timer`` is allowed) and the timer is set again. So a call that
         # is answered leaves its timer for the next ones instead of cancelling it: one timer
         # per device per attempt timeout (100 ms or more), not one per call.
+
+    def _hello_timer(self, call: Call, when: float) -> float:
+        """A first call's hello waits up to half a second (no round trip measured yet), while
+        the command it sends once the hello is answered waits at least ``min_attempt``. A
+        timer set ``min_attempt`` after the hello therefore serves the command too, where one
+        set for the hello would be moved for the command: a fleet of new device objects sets
+        one timer each, not two. If the hello is still unanswered then, the timer finds
+        nothing due and is set for the hello's own timeout."""
+        early = call.hello_sent + self.session.policy.min_attempt
+        return early if self._loop.time() < early < when else when
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
