@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pymiio.ids import FileIds
+from pymiio.ids import MAX_BLOCK, FileIds
+from pymiio.protocol.session import MAX_ID
 
 
 def test_two_stores_never_hand_out_the_same_id(tmp_path: Path) -> None:
@@ -68,18 +69,28 @@ def test_threads_preparing_and_taking_ids_never_share_one(tmp_path: Path) -> Non
 
 
 def test_a_busy_device_has_its_next_spare_before_it_needs_it(tmp_path: Path) -> None:
-    """Issue 19: the second spare is reserved once half the block is used (``short``), so the
-    call that uses up a block still finds a spare and never waits for the disk."""
+    """Issue 19: the next spare is reserved once half the block is used (``short``), so the
+    call that uses up a block still finds a spare and never waits for the disk; a busy
+    device's spares double in size up to MAX_BLOCK, a one-shot command's stay small."""
     store = FileIds(tmp_path, block=10)
-    store.prepare(3)  # the first call: a current block and one spare
+    counter = tmp_path / f"{3:08x}"
+    store.prepare(3)  # the first call: a current block and one spare, 10 ids each
     assert store.ready(3) and not store.short(3)
+    assert int(counter.read_text()) == 1 + 20
     seen = [store.next_id(3) for _ in range(6)]
     assert store.short(3)  # half the block is used and a spare is missing
     store.prepare(3)
-    assert not store.short(3)
+    assert not store.short(3) and int(counter.read_text()) == 1 + 20 + 20  # twice the last
     seen += [store.next_id(3) for _ in range(4)]  # the current block is used up
     assert store.ready(3)  # ... and the next call still has a spare in memory
     store.prepare(3)  # nothing is due: no write
-    assert int((tmp_path / f"{3:08x}").read_text()) == 1 + 10 * 3  # one write per block
-    seen += [store.next_id(3, skip=100 if index == 3 else 0) for index in range(30)]
+    assert int(counter.read_text()) == 41
+    sizes = []
+    for _ in range(400):  # a busy device, with a timeout now and then
+        if store.short(3):
+            before = int(counter.read_text())
+            store.prepare(3)
+            sizes.append((int(counter.read_text()) - before) % MAX_ID)
+        seen.append(store.next_id(3, skip=100 if len(seen) % 97 == 0 else 0))
+    assert sizes[:3] == [40, 80, 160] and max(sizes) <= MAX_BLOCK
     assert len(set(seen)) == len(seen)

@@ -170,9 +170,9 @@ class _WatchedIds(FileIds):
         super().__init__(directory)
         self.disk_threads: set[int] = set()
 
-    def _reserve(self, device_id: int, blocks: int) -> int:
+    def _reserve(self, device_id: int, count: int) -> int:
         self.disk_threads.add(threading.get_ident())
-        return super()._reserve(device_id, blocks)
+        return super()._reserve(device_id, count)
 
 
 async def test_the_id_store_does_no_disk_work_on_the_event_loop(tmp_path: Path) -> None:  # 13.8

@@ -9,9 +9,11 @@ Each device has a current block and up to two spares. A call starts with at leas
 (:meth:`FileIds.ready`), so a jump after a timeout moves within the current block or to a
 spare, never to the disk, and ``AsyncDevice`` does all disk work in a thread
 (:meth:`FileIds.prepare`) and none on the event loop. The first reservation takes a current
-block and one spare; the second spare is reserved in the background once half the current
-block is used (:meth:`FileIds.short`), so a busy device moves from block to block without
-ever waiting for the disk, and a one-shot command reserves no more than it did.
+block and one spare of ``block`` ids (100): a one-shot command uses few. Further spares are
+reserved in the background once half the current block is used (:meth:`FileIds.short`),
+each twice the size of the last, up to ``MAX_BLOCK``: a busy device moves from block to
+block without waiting for the disk, and writes the file once per thousand calls rather than
+once per hundred (a reservation costs about half a millisecond of a worker thread).
 The store is safe to share between threads; the file lock is waited for a bounded time.
 """
 
@@ -36,16 +38,25 @@ log = logging.getLogger("pymiio.ids")
 
 LOCK_WAIT = 0.5  # seconds to wait for another process's reservation before using memory ids
 SPARES = 2  # spare blocks kept per busy device (see the module docstring)
+MAX_BLOCK = 1000  # the size a busy device's blocks grow to: a tenth of the id space
+
+Block = tuple[int, int]  # a reserved block: its first id and its size
 
 
 class _Blocks:
-    """One device's reserved ids: the current block and untouched spares (first ids)."""
+    """One device's reserved ids: the current block and untouched spares."""
 
-    __slots__ = ("left", "next", "spares")
+    __slots__ = ("left", "next", "size", "spares")
 
-    def __init__(self, first: int, size: int, spares: list[int] | None = None) -> None:
-        self.next, self.left = first, size
-        self.spares: list[int] = spares if spares is not None else []
+    def __init__(self, block: Block, spares: list[Block] | None = None) -> None:
+        self.next, self.size = block
+        self.left = self.size
+        self.spares: list[Block] = spares if spares is not None else []
+
+    def grown(self) -> int:
+        """The size of the next spare: twice the last one, up to MAX_BLOCK."""
+        last = self.spares[-1][1] if self.spares else self.size
+        return min(MAX_BLOCK, 2 * last)
 
 
 class FileIds:
@@ -92,7 +103,7 @@ class FileIds:
         a spare is missing. ``prepare`` then tops the spares up, off the caller's path."""
         blocks = self._state.get(device_id)
         return (self._fallback is None and blocks is not None
-                and blocks.left < self.block // 2 and len(blocks.spares) < SPARES)
+                and blocks.left < blocks.size // 2 and len(blocks.spares) < SPARES)
 
     def prepare(self, device_id: int) -> None:
         """Reserve what :meth:`ready` and :meth:`short` ask for (blocking: call it from a
@@ -105,22 +116,24 @@ class FileIds:
                 return
             blocks = self._current(device_id)
             if blocks is None:
-                wanted = 2  # a current block and its first spare
-            elif not blocks.spares:
-                wanted = 1
-            elif blocks.left < self.block // 2 and len(blocks.spares) < SPARES:
-                wanted = SPARES - len(blocks.spares)
+                sizes = [self.block, self.block]  # a current block and its first spare
+            elif not blocks.spares or (blocks.left < blocks.size // 2
+                                       and len(blocks.spares) < SPARES):
+                sizes = [blocks.grown()]  # a busy device: the next spare, larger
             else:
                 return
         try:
-            first = self._reserve(device_id, wanted)
+            first = self._reserve(device_id, sum(sizes))
         except OSError as exc:
             with self._mutex:
                 self._fall_back(exc, blocks)
             return
+        reserved = []
+        for size in sizes:
+            reserved.append((first, size))
+            first = advance_id(first, size)
         with self._mutex:
-            self._install(device_id, [advance_id(first, self.block * index)
-                                      for index in range(wanted)])
+            self._install(device_id, reserved)
 
     def _current(self, device_id: int) -> _Blocks | None:
         """The device's blocks with ids left in the current one (a spare moves up when it is
@@ -130,18 +143,18 @@ class FileIds:
             blocks = self._take_spare(device_id, blocks)
         return blocks
 
-    def _install(self, device_id: int, firsts: list[int]) -> None:
+    def _install(self, device_id: int, reserved: list[Block]) -> None:
         """Put freshly reserved blocks in place (the state may have moved on meanwhile; ids of
         a reservation that is no longer needed are simply never used)."""
         blocks = self._current(device_id)
         if blocks is None:
-            blocks = self._state[device_id] = _Blocks(firsts.pop(0), self.block)
-        blocks.spares.extend(firsts[:max(0, SPARES - len(blocks.spares))])
+            blocks = self._state[device_id] = _Blocks(reserved.pop(0))
+        blocks.spares.extend(reserved[:max(0, SPARES - len(blocks.spares))])
 
     def _take_spare(self, device_id: int, blocks: _Blocks) -> _Blocks | None:
         if not blocks.spares:
             return None
-        fresh = self._state[device_id] = _Blocks(blocks.spares[0], self.block, blocks.spares[1:])
+        fresh = self._state[device_id] = _Blocks(blocks.spares[0], blocks.spares[1:])
         return fresh
 
     def _take_block(self, device_id: int, blocks: _Blocks | None) -> _Blocks | None:
@@ -149,7 +162,7 @@ class FileIds:
         fresh = self._take_spare(device_id, blocks) if blocks is not None else None
         if fresh is None:
             try:
-                fresh = _Blocks(self._reserve(device_id, 1), self.block)
+                fresh = _Blocks((self._reserve(device_id, self.block), self.block))
             except OSError as exc:
                 self._fall_back(exc, blocks)
                 return None
@@ -161,15 +174,15 @@ class FileIds:
         start = blocks.next if blocks is not None else random.randint(1, MAX_ID)
         self._fallback = MemoryIds(start)
 
-    def _reserve(self, device_id: int, blocks: int) -> int:
-        """Take ``blocks`` blocks from the device's file under the lock; return the first id."""
+    def _reserve(self, device_id: int, count: int) -> int:
+        """Take ``count`` ids from the device's file under the lock; return the first one."""
         path = self.directory / f"{device_id:08x}"
         with self._disk:  # threads share the lock file's description: flock alone would not
             lock = self._lock_fd()  # keep two of them out of the same read-modify-write
             self._acquire(lock)
             try:
                 first = _read_int(path)
-                _replace(path, f"{advance_id(first, self.block * blocks)}\n".encode())
+                _replace(path, f"{advance_id(first, count)}\n".encode())
             finally:
                 if fcntl is not None:
                     fcntl.flock(lock, fcntl.LOCK_UN)
