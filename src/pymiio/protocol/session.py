@@ -22,7 +22,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Protocol, TypeGuard
 
 from pymiio.errors import (
@@ -100,7 +100,6 @@ class Hello(DeviceIdHalves):
     token: Token | None
 
 
-@dataclass(slots=True)
 class Call:
     """One request from start to outcome. ``request`` None means a bare handshake.
 
@@ -108,9 +107,14 @@ class Call:
     attempt (``send_raw``), and retries after a timeout use fresh ids (a device ignores an id it
     has seen, so repeating the caller's id could never succeed); the reply then carries the
     caller's id again. Otherwise the session stamps a fresh id into each attempt.
+
+    A plain class, not a dataclass: the fields keep their class defaults until the session
+    changes them, so making a call (one per request) sets three attributes instead of
+    twenty-one, most of which an answered call never touches.
     """
 
-    request: dict[str, Any] | None = None
+    request: dict[str, Any] | None
+    sent_at: dict[int, float]  # request id -> when it was sent
     fixed_id: bool = False
     reply: dict[str, Any] | None = None
     hello: Hello | None = None
@@ -129,8 +133,18 @@ class Call:
     network_error: str | None = None
     fresh_ids: bool = False
     waiting_for_ids: bool = False  # paused after the hello; see Session.ids_ready
-    sent_at: dict[int, float] = field(default_factory=dict)
-    resent: set[int] = field(default_factory=set)
+    resent: frozenset[int] = frozenset()  # ids sent more than once (Karn's rule)
+
+    def __init__(self, request: dict[str, Any] | None = None, fixed_id: bool = False) -> None:
+        self.request = request
+        self.sent_at = {}
+        if fixed_id:
+            self.fixed_id = True
+
+    def __repr__(self) -> str:
+        method = None if self.request is None else self.request.get("method")
+        return (f"Call(method={method!r}, done={self.done}, attempts={self.attempts}, "
+                f"error={self.error!r})")
 
 
 class Session:
@@ -302,7 +316,7 @@ class Session:
             request_id = request.get("id")
         if type(request_id) is int:  # the ids a reply may answer (see _is_id)
             if request_id in call.sent_at:
-                call.resent.add(request_id)  # Karn: a reply to it no longer times the path
+                call.resent |= {request_id}  # Karn: a reply to it no longer times the path
             call.sent_at[request_id] = now
         payload = encode_json(request)
         if log.isEnabledFor(logging.DEBUG):
