@@ -406,6 +406,25 @@ def _discover_one_rows(host: str, calls: int = 100) -> list[Row]:
         sock.recvfrom(64)
         sock.close()
 
+    async def asyncio_one() -> None:
+        """The least an asyncio hello can do with a socket of its own: register it with
+        the loop, one future, one timer, unregister and close."""
+        loop = asyncio.get_running_loop()
+        for _ in range(calls):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            answer: asyncio.Future[bytes] = loop.create_future()
+            loop.add_reader(sock.fileno(), lambda s=sock, f=answer: f.done() or f.set_result(
+                s.recvfrom(64)[0]))
+            timer = loop.call_later(2, answer.cancel)
+            try:
+                sock.sendto(HELLO, (host, 54321))
+                HEAD.unpack_from(await answer)
+            finally:
+                timer.cancel()
+                loop.remove_reader(sock.fileno())
+                sock.close()
+
     async def ours() -> None:
         for _ in range(calls):
             await discover_one(host)
@@ -421,6 +440,7 @@ def _discover_one_rows(host: str, calls: int = 100) -> list[Row]:
     try:
         best = interleaved_best({
             "floor": lambda: [floor_one() for _ in range(calls)],
+            "asyncio": lambda: loop.run_until_complete(asyncio_one()),
             "ours": lambda: loop.run_until_complete(ours()),
             "borrowing": lambda: loop.run_until_complete(borrowing()),
             "python-miio": lambda: [MiIOProtocol.discover(host) for _ in range(calls)],
@@ -429,6 +449,7 @@ def _discover_one_rows(host: str, calls: int = 100) -> list[Row]:
         loop.close()
     return [
         Row("one address: floor (one hello, one reply)", best["floor"] / calls),
+        Row("one address: asyncio floor (a socket of its own per call)", best["asyncio"] / calls),
         Row("one address: pymiio discover_one", best["ours"] / calls,
             note="its own socket for the call"),
         Row("one address: pymiio discover_one, a device open", best["borrowing"] / calls,
