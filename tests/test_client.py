@@ -83,23 +83,28 @@ async def test_hidden_token_and_no_token_given() -> None:
                 await device.send("miIO.info")
 
 
-async def test_answered_calls_leave_their_timer_to_the_next(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 19: a call answered in time does not cancel its retry timer; the next calls reuse
-    it (it fires early, finds nothing due and is set again), so 30 quick calls arm a timer a
-    few times, not 30 times, and every call still gets its answer."""
+def _count_timers(monkeypatch: pytest.MonkeyPatch, armed: list[float]) -> None:
+    """Record in ``armed`` every timer the running loop sets from now on."""
     loop = asyncio.get_running_loop()
-    armed: list[float] = []
     real_call_at = loop.call_at
 
     def counting(when: float, callback: object, *args: object) -> asyncio.TimerHandle:
         armed.append(when)
         return real_call_at(when, callback, *args)  # type: ignore[arg-type]
 
+    monkeypatch.setattr(loop, "call_at", counting)
+
+
+async def test_answered_calls_leave_their_timer_to_the_next(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: a call answered in time does not cancel its retry timer; the next calls reuse
+    it (it fires early, finds nothing due and is set again), so 30 quick calls arm a timer a
+    few times, not 30 times, and every call still gets its answer."""
+    armed: list[float] = []
     async with Simulator(make_devices(f"{NET}.10.9", token=TOKEN)):
         async with AsyncDevice(f"{NET}.10.9", TOKEN) as device:
             await device.send("get_prop", ["power"])
-            monkeypatch.setattr(loop, "call_at", counting)
+            _count_timers(monkeypatch, armed)
             results = [await device.send("get_prop", ["power"]) for _ in range(30)]
     assert results == [["on"]] * 30
     assert len(armed) <= 5  # the first call's timer may still be pending for all of them
@@ -110,16 +115,9 @@ async def test_a_first_call_sets_one_timer_for_hello_and_command(
     """Issue 19: a new device object's first call sends a hello (half a second to answer)
     and then its command (at least ``min_attempt``); one timer set ``min_attempt`` after the
     hello serves both, so a fleet of new objects sets one timer each instead of two."""
-    loop = asyncio.get_running_loop()
     armed: list[float] = []
-    real_call_at = loop.call_at
-
-    def counting(when: float, callback: object, *args: object) -> asyncio.TimerHandle:
-        armed.append(when)
-        return real_call_at(when, callback, *args)  # type: ignore[arg-type]
-
     async with Simulator(make_devices(f"{NET}.10.12", token=TOKEN)):
-        monkeypatch.setattr(loop, "call_at", counting)
+        _count_timers(monkeypatch, armed)
         for _ in range(20):
             async with AsyncDevice(f"{NET}.10.12", TOKEN) as device:
                 assert await device.send("get_prop", ["power"]) == ["on"]

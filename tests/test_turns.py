@@ -38,13 +38,20 @@ async def test_waiters_get_the_turn_in_arrival_order() -> None:
     assert log == ["a", "b", "c"] and not turns.busy
 
 
-async def test_a_cancelled_waiter_leaves_the_queue() -> None:
-    turns, log, release = Turns(), [], asyncio.Event()
+async def _two_waiting(turns: Turns, log: list[str]) -> tuple[asyncio.Task[None], ...]:
+    """The turn taken, and two callers queued behind it."""
+    release = asyncio.Event()
     release.set()
     assert turns.take_now()
     first = asyncio.create_task(_holder(turns, "first", log, release))
     second = asyncio.create_task(_holder(turns, "second", log, release))
     await asyncio.sleep(0)
+    return first, second
+
+
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    turns, log = Turns(), []
+    first, second = await _two_waiting(turns, log)
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
@@ -54,12 +61,8 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
 
 
 async def test_a_waiter_cancelled_after_being_handed_the_turn_passes_it_on() -> None:
-    turns, log, release = Turns(), [], asyncio.Event()
-    release.set()
-    assert turns.take_now()
-    first = asyncio.create_task(_holder(turns, "first", log, release))
-    second = asyncio.create_task(_holder(turns, "second", log, release))
-    await asyncio.sleep(0)
+    turns, log = Turns(), []
+    first, second = await _two_waiting(turns, log)
     turns.give()  # the turn goes to ``first`` ...
     first.cancel()  # ... which is cancelled before it runs
     with pytest.raises(asyncio.CancelledError):
