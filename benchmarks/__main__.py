@@ -226,7 +226,7 @@ def _write(sections: list[tuple[str, list[str]]],
         "table shows it: the least an asyncio client can do is already 1.1-1.3x the blocking "
         "floor. pymiio adds about 6 µs of CPU per call in a warm sweep: the session's "
         "bookkeeping (ids from the persistent store, round-trip samples under Karn's rule, the "
-        "retry timer's deadline), the per-device call lock and a second coroutine frame. The "
+        "retry timer's deadline), the per-device turn and a second coroutine frame. The "
         "sync `Device` drives the same session over a blocking socket and sits close to the "
         "floor.",
         "- One round trip: on this virtual machine most of a round trip is system calls, and "
