@@ -80,3 +80,41 @@ def test_bad_padding_and_length_are_payload_errors() -> None:
         token.decrypt(b"x" * 15)
     with pytest.raises(PayloadError, match="padding"):
         token.decrypt(Token("00" * 15 + "01").encrypt(b"hello world, 123"))
+
+
+def test_one_token_decrypts_in_many_threads_at_once() -> None:
+    """The kept ECB context is shared by every user of a Token (``token_of`` hands the same
+    Token to every device object with that token, and ``Device`` may run in threads): a
+    second thread must not find it busy ("Already borrowed")."""
+    import os
+    import threading
+
+    token = Token(TOKEN)
+    messages = [os.urandom(size) for size in (1, 100, 5000, 20000)]
+    sealed = [token.encrypt(message) for message in messages]
+    failures: list[str] = []
+
+    def work() -> None:
+        try:
+            for _ in range(300):
+                for message, ciphertext in zip(messages, sealed, strict=True):
+                    assert token.decrypt(ciphertext) == message
+        except Exception as exc:  # collected: an exception in a thread would be lost
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+
+
+def test_a_used_token_can_be_copied() -> None:
+    import copy
+
+    token = Token(TOKEN)
+    sealed = token.encrypt(b"hello")
+    assert token.decrypt(sealed) == b"hello"  # its kept context and lock now exist
+    twin = copy.deepcopy(token)
+    assert twin == token and twin.decrypt(sealed) == b"hello"

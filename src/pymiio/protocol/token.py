@@ -5,7 +5,8 @@ costs more than a small packet's encryption, so each Token derives it once, on f
 keeps it.
 
 Decryption uses CBC's definition directly, P[i] = AES-decrypt(C[i]) XOR C[i-1] with C[-1] = iv:
-one kept ECB context decrypts every block at once and a single integer XOR chains them. Making
+one kept ECB context (behind a lock: one Token serves every device object with that token,
+and threads) decrypts every block at once and a single integer XOR chains them. Making
 a CBC context per packet (the only way to restart CBC at the fixed iv) costs three times the
 decryption itself. Encryption cannot be done that way without a Python loop per block
 (each block's input depends on the previous output), so it makes a CBC context per packet.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from typing import Final
 
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.modes import CBC, ECB
 
 from pymiio.errors import PayloadError, TokenError
 
+_Kept = tuple[CipherContext, threading.Lock]  # a kept context and the lock that guards it
 _HEX32: Final = re.compile(r"[0-9a-fA-F]{32}")
 _HIDDEN: Final = (bytes(16), b"\xff" * 16)
 
@@ -56,7 +59,7 @@ class Token:
         self.iv: bytes = hashlib.md5(self.key + raw).digest()
         self._cipher: Cipher[CBC] | None = None  # made on first use: a token read from a
         # hello reply or an inventory is often never used to encrypt anything
-        self._blocks: CipherContext | None = None  # ECB decryption, kept (see the module)
+        self._blocks: _Kept | None = None  # ECB decryption, kept (see the module)
 
     @property
     def hex(self) -> str:
@@ -87,8 +90,10 @@ class Token:
                 f"encrypted data must be a non-empty multiple of 16 bytes, got {len(ciphertext)}",
                 ciphertext)
         size = len(ciphertext)
-        blocks = (self._blocks or self._make_blocks()).update(ciphertext)  # whole blocks only:
-        # ECB keeps no state between calls, so the one context serves every packet
+        context, lock = self._blocks or self._make_blocks()
+        with lock:  # one thread at a time: the context refuses a second ("Already borrowed")
+            blocks = context.update(ciphertext)  # whole blocks only: ECB keeps no state
+            # between calls, so the one context serves every packet
         chain = int.from_bytes(self.iv + ciphertext[:-16])  # C[i-1] under each block
         plain = (int.from_bytes(blocks) ^ chain).to_bytes(size)
         pad = plain[-1]
@@ -96,9 +101,9 @@ class Token:
             raise PayloadError("bad PKCS#7 padding after decryption", ciphertext)
         return plain[:-pad]
 
-    def _make_blocks(self) -> CipherContext:
-        self._blocks = Cipher(AES(self.key), ECB()).decryptor()
-        return self._blocks
+    def _make_blocks(self) -> _Kept:
+        self._blocks = kept = (Cipher(AES(self.key), ECB()).decryptor(), threading.Lock())
+        return kept
 
     def _make_cipher(self) -> Cipher[CBC]:
         self._cipher = Cipher(AES(self.key), CBC(self.iv))
@@ -109,6 +114,11 @@ class Token:
 
     def __hash__(self) -> int:
         return hash(self.raw)
+
+    def __reduce__(self) -> tuple[type[Token], tuple[bytes]]:
+        """Copies and pickles carry the raw token only; the cipher material is derived again
+        (its contexts and lock cannot be copied)."""
+        return Token, (self.raw,)
 
     def __repr__(self) -> str:
         return f"Token({self.masked})"
