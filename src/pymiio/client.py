@@ -415,7 +415,7 @@ class AsyncDevice(SessionView):
         if armed is None or armed > when:
             if self._timer is not None:
                 self._timer.cancel()
-            if call.handshaking and call.request is not None:
+            if call.handshaking and call.request is not None and not call.attempts:
                 when = self._hello_timer(call, when)
             self._timer = self._loop.call_at(when, self._expire)
             self._timer_at = when
