@@ -316,12 +316,9 @@ class AsyncDevice(SessionView):
             await turns.take()
         try:
             self._refuse_if_closed()
-            ready, hello = self._ids_ready, self.session.hello
-            if ready is not None and call.request is not None and hello is not None:
-                if not ready(hello.device_id):
-                    await self._prepare_ids(hello.device_id)
-                elif self._ids_short is not None and self._ids_short(hello.device_id):
-                    self._reserve_ids(hello.device_id)  # ahead of need: not waited for
+            device_id = self._ids_to_wait_for(call)
+            if device_id is not None:
+                await self._prepare_ids(device_id)
             endpoint = self._endpoint
             assert endpoint is not None
             endpoint.awaiting += 1  # tells the endpoint how many replies to read per wake-up
@@ -339,6 +336,19 @@ class AsyncDevice(SessionView):
             if not call.done:  # only an interrupted call needs an error built
                 self.session.abort(ClosedError(f"{self.session.label}: the call was cancelled"))
             turns.give()
+
+    def _ids_to_wait_for(self, call: Call) -> int | None:
+        """The device id whose request ids ``call`` must wait for, None when they are in
+        memory. A reservation ahead of need (half a block used) is started here and not
+        waited for."""
+        ready, hello = self._ids_ready, self.session.hello
+        if ready is None or call.request is None or hello is None:
+            return None  # no disk behind the ids, or the first hello decides (Session.ids_ready)
+        if not ready(hello.device_id):
+            return hello.device_id
+        if self._ids_short is not None and self._ids_short(hello.device_id):
+            self._reserve_ids(hello.device_id)
+        return None
 
     async def _prepare_ids(self, device_id: int) -> None:
         """Wait until request ids are reserved. A first call sends hello and command in one
