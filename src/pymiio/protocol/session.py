@@ -305,22 +305,19 @@ class Session:
         hello = self.hello
         if token is None or hello is None or call.request is None:
             raise TokenError(f"{self.label}: no token to sign the command with")
+        request = call.request
         if not call.fixed_id:
-            request_id: object = self.ids.next_id(hello.device_id, skip)
-            request = {"id": request_id, **call.request}
-        else:
-            request = call.request
-            if call.fresh_ids:  # the id goes first, as firmware and other clients expect
-                fresh = self.ids.next_id(hello.device_id, skip)
-                request = {"id": fresh, **{k: v for k, v in request.items() if k != "id"}}
-            request_id = request.get("id")
-        if type(request_id) is int:  # the ids a reply may answer (see _is_id)
+            request = {"id": self.ids.next_id(hello.device_id, skip), **request}
+        elif call.fresh_ids:  # the id goes first, as firmware and other clients expect
+            fresh = self.ids.next_id(hello.device_id, skip)
+            request = {"id": fresh, **{k: v for k, v in request.items() if k != "id"}}
+        request_id = request.get("id")
+        if _is_id(request_id):
             if request_id in call.sent_at:
                 call.resent |= {request_id}  # Karn: a reply to it no longer times the path
             call.sent_at[request_id] = now
         payload = encode_json(request)
-        if log.isEnabledFor(logging.DEBUG):
-            log_json(log, "request", self.label, payload)
+        log_json(log, "request", self.label, payload)
         return build_packet(token, hello.device_id, self.stamp(now), payload)
 
     def _heard(self, stamp: int, now: float) -> None:
@@ -363,7 +360,6 @@ class Session:
         return self._attempt(call, now, skip=0)
 
     def _on_reply(self, data: bytes, now: float, call: Call) -> list[bytes]:
-        """A datagram while a command waits (every reply passes here: keep it short)."""
         try:
             packet = parse_packet(data, self._usable_token())
         except ChecksumError:
@@ -376,32 +372,30 @@ class Session:
             log.debug("%s: dropped a malformed datagram: %s", self.label, exc)
             return []
         self._heard(packet.stamp, now)
-        payload = packet.payload
-        assert payload is not None
-        if log.isEnabledFor(logging.DEBUG):
-            log_json(log, "reply", self.label, payload)
+        assert packet.payload is not None
+        log_json(log, "reply", self.label, packet.payload)
         try:
-            reply = decode_reply(payload)
+            reply = decode_reply(packet.payload)
         except PayloadError as exc:
             return self._bad_payload(call, exc)
         if "method" in reply and self.on_push is not None:
             return self._push(reply, packet.device_id, now)
         reply_id = reply.get("id")
-        sent = call.sent_at.get(reply_id) if type(reply_id) is int else None  # _is_id
+        sent = call.sent_at.get(reply_id) if _is_id(reply_id) else None
         if sent is None:
             log.debug("%s: dropped a reply to request id %s (late, duplicate or foreign)",
                       self.label, _short(reply_id))
             return []
         if reply_id not in call.resent:
             self._sample_rtt(now - sent)
-        if ("error" in reply and error_code(reply) in RETRYABLE_CODES and not call.fixed_id
+        if (error_code(reply) in RETRYABLE_CODES and not call.fixed_id
                 and call.attempts < self.policy.retries and now < call.deadline):
             call.attempts += 1
             return self._attempt(call, now, skip=1)
         if call.fresh_ids and call.request is not None and "id" in call.request:
             reply = {**reply, "id": call.request["id"]}
         call.reply = reply
-        call.done = True  # _finish, with no error
+        self._finish(call)
         return []
 
     def _on_idle_datagram(self, data: bytes, now: float) -> list[bytes]:
