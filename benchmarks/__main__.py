@@ -237,7 +237,7 @@ def _write(sections: list[tuple[str, list[str]]],
         "in growing blocks (a blocking reservation had cost about 500 µs every 100 calls), "
         "decryption through one kept ECB context, the JSON encoder built once and a lighter "
         "`Call` took a few µs more. What separates `AsyncDevice` from the asyncio floor in the "
-        "same turns is Python bytecode: about 1,750 instructions per call against the "
+        "same turns is Python bytecode: about 1,800 instructions per call against the "
         "floor's 1,290 (counted with a tracer: the session's id, retry and round-trip rules, "
         "the call's turn, the route lookup), which `perf` puts at about 8 µs per call in the "
         "interpreter on this machine. The same work in a warm loop costs under 1 µs.",
