@@ -188,10 +188,12 @@ async def _hello_unicast(address: str, port: int, timeout: float) -> DiscoveredD
         timer = loop.call_at(min(now + interval, deadline), send_hello)
 
     endpoint.add_route(route, on_datagram)
+    endpoint.awaiting += 1  # one reply: the endpoint reads no further (see transport)
     try:
         send_hello()
         found = await answer
     finally:
+        endpoint.awaiting -= 1
         if timer is not None:
             timer.cancel()
         endpoint.remove_route(route, on_datagram)

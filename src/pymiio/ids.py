@@ -53,6 +53,14 @@ class _Blocks:
         self.left = self.size
         self.spares: list[Block] = spares if spares is not None else []
 
+    def ready(self) -> bool:
+        """Ids in hand, and a spare left once a used-up current block is replaced by one."""
+        return len(self.spares) > (self.left <= 0)
+
+    def short(self) -> bool:
+        """Half the current block is used and a spare is missing: time to reserve ahead."""
+        return self.left < self.size // 2 and len(self.spares) < SPARES
+
     def grown(self) -> int:
         """The size of the next spare: twice the last one, up to MAX_BLOCK."""
         last = self.spares[-1][1] if self.spares else self.size
@@ -93,17 +101,13 @@ class FileIds:
     def ready(self, device_id: int) -> bool:
         """Whether the next call to this device can get all its ids without the disk."""
         blocks = self._state.get(device_id)
-        if self._fallback is not None:
-            return True
-        # ids in hand, and a spare left once a used-up current block is replaced by one
-        return blocks is not None and len(blocks.spares) > (blocks.left <= 0)
+        return self._fallback is not None or (blocks is not None and blocks.ready())
 
     def short(self, device_id: int) -> bool:
         """Whether a reservation ahead of need is due: half the current block is used and
         a spare is missing. ``prepare`` then tops the spares up, off the caller's path."""
         blocks = self._state.get(device_id)
-        return (self._fallback is None and blocks is not None
-                and blocks.left < blocks.size // 2 and len(blocks.spares) < SPARES)
+        return self._fallback is None and blocks is not None and blocks.short()
 
     def prepare(self, device_id: int) -> None:
         """Reserve what :meth:`ready` and :meth:`short` ask for (blocking: call it from a
@@ -117,8 +121,7 @@ class FileIds:
             blocks = self._current(device_id)
             if blocks is None:
                 sizes = [self.block, self.block]  # a current block and its first spare
-            elif not blocks.spares or (blocks.left < blocks.size // 2
-                                       and len(blocks.spares) < SPARES):
+            elif not blocks.spares or blocks.short():
                 sizes = [blocks.grown()]  # a busy device: the next spare, larger
             else:
                 return

@@ -69,7 +69,6 @@ class UdpEndpoint:
         self._sock: socket.socket | None = sock
         self._loop = loop
         self._users = 0
-        self.drain_limit = _DRAIN_LIMIT
         self.awaiting = 0  # calls waiting for a reply through this endpoint (see the module)
         loop.add_reader(sock.fileno(), self._drain)
 
@@ -134,11 +133,9 @@ class UdpEndpoint:
 
     def _drain(self) -> None:
         sock = self._sock
-        routes = self.routes
-        traced = log.isEnabledFor(logging.DEBUG)  # asked once per wake-up, not per datagram
-        limit = self.drain_limit
-        if self.listener is None and self.awaiting < limit:
-            limit = self.awaiting or 1
+        limit = _DRAIN_LIMIT  # a listener (discovery) takes whatever comes
+        if self.listener is None:
+            limit = min(limit, self.awaiting or 1)
         for _ in range(limit):
             if sock is None:
                 return
@@ -149,11 +146,7 @@ class UdpEndpoint:
             except OSError as exc:
                 log.debug("socket error (ignored, the session will time out): %s", exc)
                 return
-            handler = routes.get(addr)
-            if handler is None or traced:
-                self.datagram_received(data, addr)
-            else:  # the common case, inline: a datagram from a device some session owns
-                _call_safely(handler, data)
+            self.datagram_received(data, addr)
             sock = self._sock  # a handler may have closed the endpoint
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
@@ -236,9 +229,7 @@ def exchange_endpoint() -> UdpEndpoint:
     shared = _open_shared(loop)
     if shared is not None:
         return shared.acquire()
-    endpoint = UdpEndpoint.bind(loop, None)
-    endpoint.drain_limit = 1  # one reply is expected: skip the read that would find none
-    return endpoint.acquire()
+    return UdpEndpoint.bind(loop, None).acquire()
 
 
 def _enlarge_receive_buffer(sock: socket.socket) -> None:
