@@ -356,7 +356,7 @@ def _loss_rows(name: str, calls: int, action: object,
 
 def discovery_case(count: int = 200) -> list[Row]:
     """Case 5: one device by address; ``count`` devices by loopback broadcast."""
-    from pymiio.discovery import discover
+    from pymiio.lan.discovery import discover
 
     rows = []
     with simulator("127.0.94.1", count) as devices:
@@ -396,8 +396,8 @@ def _discover_one_rows(host: str, calls: int = 100) -> list[Row]:
     endpoint open, and python-miio's handshake; the four take turns (``interleaved_best``)."""
     from miio.miioprotocol import MiIOProtocol
 
-    from pymiio.discovery import discover_one
-    from pymiio.transport import shared_endpoint
+    from pymiio.lan.discovery import discover_one
+    from pymiio.lan.transport import shared_endpoint
 
     def floor_one() -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

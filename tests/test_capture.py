@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pymiio import CaptureError, Device, ProtocolError, Token
-from pymiio.capture import decode_capture, decode_packet, parse_hex
+from pymiio.capture.decode import decode_capture, decode_packet, parse_hex
 from pymiio.protocol import HELLO, build_packet, encode_request
 from pymiio.simulator import make_devices
 

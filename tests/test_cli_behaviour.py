@@ -186,7 +186,7 @@ def test_provision_saves_the_token_before_the_device_hides_it(
 
 def test_unexpected_errors_are_one_line_without_debug(monkeypatch: pytest.MonkeyPatch,
                                                       private_dirs: Path) -> None:  # 13.6
-    from pymiio import sync
+    from pymiio.lan import sync
 
     def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("a bug")

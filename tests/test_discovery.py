@@ -8,8 +8,8 @@ from typing import ClassVar
 import pytest
 
 from pymiio import AddressError, AsyncDevice, MiioError, Token, UnreachableError
-from pymiio.discovery import discover, discover_all, discover_one, hello_target, parse_mdns_name
 from pymiio.errors import UsageError
+from pymiio.lan.discovery import discover, discover_all, discover_one, hello_target, parse_mdns_name
 from pymiio.simulator import Faults, Simulator, make_devices
 from pymiio.simulator.mdns import service_name
 
@@ -104,7 +104,7 @@ async def test_one_address_ends_when_its_endpoint_is_closed_under_it() -> None:
     """A hello whose socket is closed by someone else ends with ClosedError at the next
     repeat; it never waits out its window (or forever)."""
     from pymiio.errors import ClosedError
-    from pymiio.transport import shared_endpoint
+    from pymiio.lan.transport import shared_endpoint
 
     held = shared_endpoint()
     call = asyncio.create_task(discover_one(f"{NET}.47.9", timeout=30))  # nobody answers

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pymiio import MiioError, Token
 from pymiio.address import is_ipv4
-from pymiio.capture import decode_packet
+from pymiio.capture.decode import decode_packet
 from pymiio.protocol import build_packet, decode_reply, hello_reply, parse_packet, rpc
 from pymiio.protocol.session import Call, MemoryIds, Session
 

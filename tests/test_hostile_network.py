@@ -150,7 +150,7 @@ def test_parallel_devices_add_keeps_every_entry() -> None:  # 14.15
 def test_saving_many_found_devices_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
     from pymiio import inventory
     from pymiio.cli.cmd_discover import _save
-    from pymiio.discovery import DiscoveredDevice
+    from pymiio.lan.discovery import DiscoveredDevice
 
     writes: list[Any] = []
     real_write = inventory.write_private

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pymiio.ids import MAX_BLOCK, FileIds
+from pymiio.lan.ids import MAX_BLOCK, FileIds
 from pymiio.protocol.session import MAX_ID
 
 
@@ -21,7 +21,7 @@ def test_two_stores_never_hand_out_the_same_id(tmp_path: Path) -> None:
 
 
 def test_parallel_processes_get_disjoint_ids(tmp_path: Path) -> None:
-    script = ("import sys; from pathlib import Path; from pymiio.ids import FileIds;"
+    script = ("import sys; from pathlib import Path; from pymiio.lan.ids import FileIds;"
               "s = FileIds(Path(sys.argv[1]), block=5);"
               "print(' '.join(str(s.next_id(3)) for _ in range(40)))")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)],

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from pymiio import AsyncDevice, ClosedError, Device, UnreachableError
-from pymiio.client import DeviceState
 from pymiio.errors import AddressError, PayloadError
-from pymiio.ids import FileIds
+from pymiio.lan.client import DeviceState
+from pymiio.lan.ids import FileIds
+from pymiio.lan.transport import UdpEndpoint, shared_endpoint
 from pymiio.protocol.session import MemoryIds, RetryPolicy
 from pymiio.simulator import Simulator, make_devices
-from pymiio.transport import UdpEndpoint, shared_endpoint
 
 from .addresses import NET
 from .conftest import TOKEN

@@ -13,7 +13,7 @@ from pymiio.cli import fast
 
 NOTHING_HEAVY = ("import sys; from pymiio.cli.fast import {entry}; sys.argv = ['x', '--help'];"
                  "{entry}(); heavy = sorted(m for m in ('click', 'rich', 'typing', "
-                 "'pymiio.client', 'cryptography') if m in sys.modules); "
+                 "'pymiio.lan.client', 'cryptography') if m in sys.modules); "
                  "sys.stderr.write(repr(heavy))")
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pymiio.turns import Turns
+from pymiio.lan.turns import Turns
 
 
 async def _holder(turns: Turns, name: str, log: list[str], release: asyncio.Event) -> None:

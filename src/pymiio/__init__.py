@@ -28,23 +28,23 @@ TYPE_CHECKING = False  # not typing's: importing typing costs more than the rest
 
 _LAZY = {
     "Token": "pymiio.protocol.token",
-    "AsyncDevice": "pymiio.client",
-    "Device": "pymiio.sync",
+    "AsyncDevice": "pymiio.lan.client",
+    "Device": "pymiio.lan.sync",
     "RetryPolicy": "pymiio.protocol.session",
     "Hello": "pymiio.protocol.session",
-    "discover": "pymiio.discovery",
-    "discover_all": "pymiio.discovery",
-    "DiscoveredDevice": "pymiio.discovery",
+    "discover": "pymiio.lan.discovery",
+    "discover_all": "pymiio.lan.discovery",
+    "DiscoveredDevice": "pymiio.lan.discovery",
 }
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from pymiio.client import AsyncDevice
-    from pymiio.discovery import DiscoveredDevice, discover, discover_all
+    from pymiio.lan.client import AsyncDevice
+    from pymiio.lan.discovery import DiscoveredDevice, discover, discover_all
+    from pymiio.lan.sync import Device
     from pymiio.protocol.session import Hello, RetryPolicy
     from pymiio.protocol.token import Token
-    from pymiio.sync import Device
 
 
 def __getattr__(name: str) -> Any:

@@ -139,9 +139,9 @@ async def _mqtt_tour(port: int) -> None:
 
 def _capture_one(host: str) -> str:
     """A real request packet, as a capture would show it, for the decode step."""
+    from pymiio.lan.sync import Device
     from pymiio.protocol import build_packet, encode_request
     from pymiio.protocol.token import Token
-    from pymiio.sync import Device
 
     with Device(host, TOKEN) as device:
         hello = device.handshake()

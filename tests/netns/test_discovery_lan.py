@@ -16,7 +16,7 @@ pytestmark = pytest.mark.netns
 
 DISCOVER = """
 import asyncio, json, sys
-from pymiio.discovery import discover_all
+from pymiio.lan.discovery import discover_all
 mode = sys.argv[1]
 options = {"bind": sys.argv[2]}
 if mode == "mdns":

@@ -28,12 +28,12 @@ from typing import Any
 
 from pymiio.bridge import ha
 from pymiio.bridge.options import BrokerAddress
-from pymiio.client import AsyncDevice
 from pymiio.errors import MiioError, MiioTimeoutError, UsageError
 from pymiio.inventory import Entry
 from pymiio.knowledge.model import DeviceModel
-from pymiio.operations import Reading
-from pymiio.waiting import sleep_until
+from pymiio.knowledge.operations import Reading
+from pymiio.lan.client import AsyncDevice
+from pymiio.lan.waiting import sleep_until
 
 log = logging.getLogger("pymiio.bridge")
 ONLINE = json.dumps({"state": "online"})
@@ -326,7 +326,7 @@ class Bridge:
 
     async def _subscribe(self, served: Served) -> None:
         """Ask a MIoT device to push its changes; they are published at once."""
-        from pymiio.operations import Tracker, subscribe_request
+        from pymiio.knowledge.operations import Tracker, subscribe_request
 
         assert served.model is not None
         tracker = Tracker(served.model)

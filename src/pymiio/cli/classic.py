@@ -84,7 +84,7 @@ def parse_command(text: str) -> dict[str, Any]:
 
 def _discover(target: str, bindip: str | None, timeout: float) -> None:
     """Each device is printed as it answers (the original's live listing)."""
-    from pymiio.discovery import discover, discover_one, hello_target
+    from pymiio.lan.discovery import discover, discover_one, hello_target
 
     async def listing() -> int:
         count = 0
@@ -118,7 +118,7 @@ def _device(ip: str, token: str | None, info: bool, message: dict[str, Any] | No
     """--info and/or --sendcmd on one device object, in the original's order."""
     from pymiio.cli.cmd_device import exit_on_error_reply
     from pymiio.cli.output import mask_result
-    from pymiio.sync import Device
+    from pymiio.lan.sync import Device
 
     with Device(ip, token, timeout=timeout) as device:
         if info:
@@ -133,7 +133,7 @@ def _device(ip: str, token: str | None, info: bool, message: dict[str, Any] | No
 
 
 def _decode(text: str, token: str | None) -> None:
-    from pymiio.capture import decode_packet, parse_hex
+    from pymiio.capture.decode import decode_packet, parse_hex
     from pymiio.cli.cmd_decode import show_packet
     from pymiio.protocol.token import Token
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pymiio.capture import (
+from pymiio.capture.decode import (
     DeviceSummary,
     decode_packet,
     iter_capture,

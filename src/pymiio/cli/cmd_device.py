@@ -22,8 +22,8 @@ from pymiio.cli.errors import (
 )
 from pymiio.cli.output import mask_result, print_json, print_mapping, print_value
 from pymiio.errors import MiioTimeoutError
+from pymiio.lan.sync import Device
 from pymiio.protocol.message import code_text
-from pymiio.sync import Device
 
 T = TypeVar("T")
 

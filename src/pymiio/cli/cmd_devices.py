@@ -48,7 +48,7 @@ def add(name: str, host: str | None, token: str | None, model: str | None, no_ch
 def _ask_device(entry: Entry, timeout: float) -> Entry:
     """The entry with the model and device id the device reports, when it answers."""
     from pymiio.errors import MiioError
-    from pymiio.sync import Device
+    from pymiio.lan.sync import Device
 
     assert entry.host is not None
     try:

@@ -11,8 +11,8 @@ import click
 from pymiio.cli.common import Seconds, json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.output import console, print_json
-from pymiio.discovery import DiscoveredDevice
-from pymiio.discovery import discover as discover_devices
+from pymiio.lan.discovery import DiscoveredDevice
+from pymiio.lan.discovery import discover as discover_devices
 
 COLUMNS = ("ip", "device id", "type", "serial", "model", "token")
 

@@ -19,8 +19,8 @@ from pymiio.cli.common import Seconds, Target, device_options, json_option
 from pymiio.cli.errors import EXIT_DEVICE, debug_enabled, fail, run_guarded
 from pymiio.cli.output import finite, print_json, print_table
 from pymiio.knowledge.model import DeviceModel
-from pymiio.operations import Reading
-from pymiio.sync import Device
+from pymiio.knowledge.operations import Reading
+from pymiio.lan.sync import Device
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")

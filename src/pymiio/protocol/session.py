@@ -1,7 +1,7 @@
 """Sans-I/O client session with one device: handshake, stamps, request ids, retries.
 
-The session never touches a socket or a clock. A driver (asyncio in ``pymiio.client``, blocking
-sockets in ``pymiio.sync``) feeds it datagrams and the current monotonic time and sends what it
+The session never touches a socket or a clock. A driver (asyncio in ``pymiio.lan.client``, blocking
+sockets in ``pymiio.lan.sync``) feeds it datagrams and the current monotonic time and sends what it
 returns; ``timer`` says when to call :meth:`Session.expire` next. Keeping every rule here means
 both drivers behave identically and the rules are testable with a fake clock.
 

@@ -18,18 +18,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
-from pymiio import operations as ops
 from pymiio.address import check_host, is_ipv4
-from pymiio.client import DeviceState, SessionView, make_session
 from pymiio.errors import ClosedError, MiioError, MiioTimeoutError, UnreachableError
+from pymiio.knowledge import operations as ops
 from pymiio.knowledge.model import DeviceModel
+from pymiio.lan.client import DeviceState, SessionView, make_session
 from pymiio.protocol import rpc
 from pymiio.protocol.dump import log_datagram
 from pymiio.protocol.packet import PORT
 from pymiio.protocol.session import Call, Hello, IdSource, RetryPolicy
 from pymiio.protocol.token import Token
 
-log = logging.getLogger("pymiio.transport")
+log = logging.getLogger("pymiio.lan.transport")
 
 
 class Device(SessionView):

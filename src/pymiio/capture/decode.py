@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pymiio.capture_files import Note, read_frames
+from pymiio.capture.files import Note, read_frames
 from pymiio.errors import CaptureError, MiioError, PayloadError, ProtocolError
 from pymiio.paths import check_regular
 from pymiio.protocol.message import decode_reply

@@ -16,17 +16,17 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
-from pymiio import operations as ops
 from pymiio.address import is_ipv4
 from pymiio.errors import ClosedError, MiioError, MiioTimeoutError
-from pymiio.ids import default_ids
+from pymiio.knowledge import operations as ops
 from pymiio.knowledge.model import DeviceModel
+from pymiio.lan.ids import default_ids
+from pymiio.lan.transport import Address, UdpEndpoint, resolve, shared_endpoint
+from pymiio.lan.turns import Turns
 from pymiio.protocol import rpc
 from pymiio.protocol.packet import PORT
 from pymiio.protocol.session import Call, Hello, IdSource, RetryPolicy, Session
 from pymiio.protocol.token import Token
-from pymiio.transport import Address, UdpEndpoint, resolve, shared_endpoint
-from pymiio.turns import Turns
 
 
 def make_session(host: str, port: int, token: Token | str | None, timeout: float | None,
@@ -248,7 +248,7 @@ class AsyncDevice(SessionView):
     # -- named control (device knowledge) ----------------------------------------------
 
     async def status(self, model: DeviceModel) -> list[ops.Reading]:
-        """Every readable property of ``model``, by name (see :mod:`pymiio.operations`)."""
+        """Every readable property of ``model``, by name (see ``knowledge/operations.py``)."""
         return await ops.drive_async(self.send, ops.status(model))
 
     async def get(self, model: DeviceModel, names: Iterable[str]) -> list[ops.Reading]:

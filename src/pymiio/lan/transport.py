@@ -30,7 +30,7 @@ from pymiio.address import check_host, is_ipv4
 from pymiio.errors import ClosedError, UnreachableError
 from pymiio.protocol.dump import log_datagram
 
-log = logging.getLogger("pymiio.transport")
+log = logging.getLogger("pymiio.lan.transport")
 
 Address = tuple[str, int]
 Handler = Callable[[bytes], None]

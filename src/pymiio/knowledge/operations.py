@@ -2,8 +2,8 @@
 
 Each operation is a generator that yields the requests it needs (``(method, params)``) and
 receives their results (or has the error thrown in), so it does no I/O: :func:`drive_sync` runs
-it on a :class:`~pymiio.sync.Device`, :func:`drive_async` on an
-:class:`~pymiio.client.AsyncDevice`, and the two faces cannot drift apart.
+it on a :class:`~pymiio.lan.sync.Device`, :func:`drive_async` on an
+:class:`~pymiio.lan.client.AsyncDevice`, and the two faces cannot drift apart.
 
 Values are converted and checked against the device model before anything is sent. Property
 reads go out in batches that shrink when a device refuses large requests (-9999, a timeout),

@@ -18,10 +18,10 @@ from typing import Any
 
 from pymiio.address import check_ipv4
 from pymiio.errors import AddressError, MiioError, ProtocolError, UnreachableError, UsageError
+from pymiio.lan.transport import Address, UdpEndpoint, exchange_endpoint
+from pymiio.lan.waiting import wake
 from pymiio.protocol.packet import HELLO, PORT, DeviceIdHalves, parse_packet
 from pymiio.protocol.token import Token
-from pymiio.transport import Address, UdpEndpoint, exchange_endpoint
-from pymiio.waiting import wake
 
 LIMITED_BROADCAST = "255.255.255.255"
 MAX_RANGE = 65536

@@ -34,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover - Windows has no fcntl; ids are then per process only
     fcntl = None  # type: ignore[assignment]
 
-log = logging.getLogger("pymiio.ids")
+log = logging.getLogger("pymiio.lan.ids")
 
 LOCK_WAIT = 0.5  # seconds to wait for another process's reservation before using memory ids
 SPARES = 2  # spare blocks kept per busy device (see the module docstring)

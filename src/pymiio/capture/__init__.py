@@ -1,0 +1,1 @@
+"""Captured miIO traffic: decoding packets (``decode``) and reading capture files (``files``)."""

@@ -1,0 +1,2 @@
+"""Talking to devices on the LAN: one UDP endpoint, sessions, request ids, discovery, and the
+async (``AsyncDevice``) and sync (``Device``) faces."""
