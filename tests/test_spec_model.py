@@ -135,3 +135,64 @@ def test_every_real_spec_parses_without_losing_data() -> None:
     assert mb3.property("temperature").range == (-40, 125, 0.1)
     sample = json.loads((SHARED / "instances-sample.json").read_text())
     assert choose_urn(sample, "zhimi.airpurifier.mb3").startswith("urn:miot-spec-v2:device")
+
+
+CORPUS = SHARED / "corpus"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/miot-specs is not here")
+def test_device_type_and_own_service_of_real_specs() -> None:
+    def load(name: str):  # type: ignore[no-untyped-def]
+        return parse_spec_text((SHARED / f"{name}.json").read_bytes(), name)
+
+    mb3 = load("zhimi.airpurifier.mb3")
+    assert (mb3.device_type, mb3.own_service) == ("air-purifier", "air-purifier")
+    assert mb3.property(f"{mb3.own_service}:on").key == "2.2"
+    vacuum = load("dreame.vacuum.mc1808")
+    assert vacuum.device_type == "vacuum"
+    switch = load("zimi.switch.dhkg01")  # an 8-field URN with a template suffix
+    assert switch.device_type == "switch" and switch.own_service is not None
+    assert load("lumi.plug.v1").device_type == "outlet"
+    from pymiio.knowledge.catalogue import lookup
+
+    classic = lookup("roborock.vacuum.s5")
+    assert classic is not None and classic.kind == "classic"
+    assert (classic.device_type, classic.own_service) == (None, None)
+
+
+def test_own_service_is_none_without_a_device_urn_or_a_matching_service() -> None:
+    service = {"iid": 2, "type": "urn:x:service:light:1", "properties": []}
+    assert parse_spec({"services": [service]}, "a.b.c").device_type is None
+    fan = parse_spec({"type": "urn:x:device:fan:0000A005:a-b:1", "services": [service]}, "a.b.c")
+    assert (fan.device_type, fan.own_service) == ("fan", None)
+    not_device = parse_spec({"type": "urn:x:service:fan:1", "services": [service]}, "a.b.c")
+    assert not_device.device_type is None
+
+
+def test_a_repeated_device_type_names_its_first_service() -> None:
+    gangs = [{"iid": iid, "type": f"urn:miot-spec-v2:service:switch:0000780C:x:{iid}",
+              "properties": [{"iid": 1, "type": "urn:miot-spec-v2:property:on:00000006:x:1",
+                              "format": "bool", "access": ["read", "write"]}]}
+             for iid in (4, 2, 3)]
+    model = parse_spec({"type": "urn:miot-spec-v2:device:switch:0000A003:x:1",
+                        "services": gangs}, "x.switch.three")
+    assert model.own_service == "switch-2"
+    assert [s.type for s in model.services] == ["switch"] * 3
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/miot-specs/corpus is not here")
+def test_corpus_device_types_and_own_services() -> None:
+    paths = sorted(CORPUS.glob("*.json"))
+    own = repeated = 0
+    for path in paths:
+        model = parse_spec_text(path.read_bytes(), path.stem)
+        assert model.device_type == path.name.split(".")[3], path.name  # urn.miot-spec-v2.device.T
+        if model.own_service is None:
+            assert all(s.type != model.device_type for s in model.services), path.name
+            continue
+        own += 1
+        service = next(s for s in model.services if s.name == model.own_service)
+        assert service.type == model.device_type, path.name
+        repeated += service.name != service.type
+    assert len(paths) == 1427
+    assert (own, repeated) == (1121, 27)  # 306 specs have no service of the device's type

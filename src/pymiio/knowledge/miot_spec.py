@@ -52,7 +52,7 @@ def parse_spec(document: Any, model: str) -> DeviceModel:
         siid = raw["iid"]
         base = urn_name(raw.get("type"), "service")
         name = f"{base}-{siid}" if names[base] > 1 else base
-        result.services.append(Service(siid, name, _text(raw.get("description"))))
+        result.services.append(Service(siid, name, _text(raw.get("description")), base))
         properties = _properties(raw, siid, name, base)
         result.properties.extend(properties.values())
         result.actions.extend(_actions(raw, siid, name, properties))

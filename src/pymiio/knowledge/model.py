@@ -168,8 +168,9 @@ class Event:
 @dataclass
 class Service:
     siid: int
-    name: str
+    name: str  # unique in the model: ``<type>`` or, when the type repeats, ``<type>-<siid>``
     description: str = ""
+    type: str = ""  # the name field of its type URN (``switch`` for ``switch-2``); "" unknown
 
 
 @dataclass
@@ -198,6 +199,26 @@ class DeviceModel:
                 self._props[alias] = self._props[name]
         self._by_key = {p.key: p for p in self.properties}
         self._action_keys = {a.key: a for a in self.actions}
+
+    @property
+    def device_type(self) -> str | None:
+        """The device type from the spec URN (``urn:miot-spec-v2:device:air-purifier:…`` →
+        ``air-purifier``); None for classic devices and specs without a device URN."""
+        parts = self.urn.split(":") if self.kind == "miot" and self.urn else []
+        if len(parts) > 3 and parts[2].strip().lower() == "device" and parts[3].strip():
+            return parts[3].strip().lower()
+        return None
+
+    @property
+    def own_service(self) -> str | None:
+        """The name of the device's own service, the one whose type is the device type
+        (``air-purifier``); when that type repeats, the first of them by siid (``switch-2``);
+        None when the device has no such service."""
+        wanted = self.device_type
+        if wanted is None:
+            return None
+        return next((s.name for s in sorted(self.services, key=lambda s: s.siid)
+                     if (s.type or s.name) == wanted), None)
 
     def property(self, name: str) -> Property:
         found: Property = _resolve(name, self._props, self._by_key, "property", self.model)
