@@ -108,13 +108,16 @@ def _actions(raw: dict[str, Any], siid: int, service: str,
 
 def _events(raw: dict[str, Any], siid: int, service: str,
             properties: dict[int, Property]) -> list[Event]:
+    items = [e for e in _list(raw.get("events")) if isinstance(e, dict) and
+             _is_iid(e.get("iid"))]
+    names = Counter(urn_name(e.get("type"), f"event-{e['iid']}") for e in items)
     events = []
-    for item in _list(raw.get("events")):
-        if not isinstance(item, dict) or not _is_iid(item.get("iid")):
-            continue
+    for item in sorted(items, key=lambda e: e["iid"]):
         eiid = item["iid"]
-        events.append(Event(name=f"{service}:{urn_name(item.get('type'), f'event-{eiid}')}",
-                            siid=siid, eiid=eiid,
+        bare = urn_name(item.get("type"), f"event-{eiid}")
+        if names[bare] > 1:
+            bare = f"{bare}-{eiid}"
+        events.append(Event(name=f"{service}:{bare}", siid=siid, eiid=eiid,
                             arguments=_resolve(item.get("arguments"), properties, siid),
                             description=_text(item.get("description"))))
     return events

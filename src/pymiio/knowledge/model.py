@@ -156,13 +156,41 @@ class Action:
         return [prop.convert(arg) for prop, arg in zip(self.inputs, args, strict=True)]
 
 
+MAX_EVENT_ARGUMENTS: Final = 32  # real specs have at most 11; a device may send more
+
+
 @dataclass
 class Event:
+    """Something a MIoT device reports by itself (``event_occured``): a button pressed, a
+    filter worn out. Named like properties (``<service>:<event>``); its arguments are
+    properties of the same service, named in what it reports by their name in the service."""
+
     name: str
     siid: int
     eiid: int
     arguments: tuple[Property, ...] = ()
     description: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.siid}.{self.eiid}"
+
+    def decode(self, arguments: Any) -> dict[str, Any]:
+        """The device's ``[{"piid": 1, "value": 3}, ...]`` as ``{"<argument name>": 3, ...}``.
+        A piid the spec does not list is kept as ``piid-<n>``; at most
+        :data:`MAX_EVENT_ARGUMENTS` are taken, malformed entries are skipped."""
+        names = {prop.piid: argument_name(prop) for prop in self.arguments}
+        named: dict[str, Any] = {}
+        for item in arguments[:MAX_EVENT_ARGUMENTS] if isinstance(arguments, list) else ():
+            piid = item.get("piid") if isinstance(item, dict) else None
+            if type(piid) is int and "value" in item:
+                named[names.get(piid) or f"piid-{piid}"] = item["value"]
+        return named
+
+
+def argument_name(prop: Property) -> str:
+    """An event argument's name: the property's name within its service (``button-type``)."""
+    return prop.name.split(":", 1)[-1]
 
 
 @dataclass
@@ -199,6 +227,8 @@ class DeviceModel:
                 self._props[alias] = self._props[name]
         self._by_key = {p.key: p for p in self.properties}
         self._action_keys = {a.key: a for a in self.actions}
+        self._events = _name_index(self.events)
+        self._event_keys = {e.key: e for e in self.events}
 
     @property
     def device_type(self) -> str | None:
@@ -232,7 +262,12 @@ class DeviceModel:
         return self._by_key.get(f"{siid}.{piid}")
 
     def event(self, siid: int, eiid: int) -> Event | None:
-        return next((e for e in self.events if (e.siid, e.eiid) == (siid, eiid)), None)
+        return self._event_keys.get(f"{siid}.{eiid}")
+
+    def event_named(self, name: str) -> Event:
+        """An event by full name, bare name or ``SIID.EIID``; UsageError otherwise."""
+        found: Event = _resolve(name, self._events, self._event_keys, "event", self.model)
+        return found
 
     def status_properties(self) -> list[Property]:
         """What ``status`` reads: readable properties, device information left out."""
