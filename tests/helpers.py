@@ -48,8 +48,11 @@ def simulator_thread(devices: list[Any], **options: Any) -> Iterator[Simulator]:
 
 
 def exchange(host: str, data: bytes, port: int = 54321, timeout: float = 0.5,
-             expect: int = 1) -> list[tuple[bytes, tuple[str, int]]]:
-    """Send one datagram and collect up to ``expect`` answers until ``timeout``."""
+             expect: int = 1, sources: set[str] | None = None,
+             ) -> list[tuple[bytes, tuple[str, int]]]:
+    """Send one datagram and collect up to ``expect`` answers until ``timeout``. With
+    ``sources``, answers from other addresses (another test run's simulator sharing loopback)
+    are read and ignored, at most 10,000 of them."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     sock.bind(("127.0.0.1", 0))
@@ -57,11 +60,15 @@ def exchange(host: str, data: bytes, port: int = 54321, timeout: float = 0.5,
     answers = []
     try:
         sock.sendto(data, (host, port))
-        while len(answers) < expect:
+        for _ in range(10_000):
+            if len(answers) >= expect:
+                break
             try:
-                answers.append(sock.recvfrom(65535))
+                answer = sock.recvfrom(65535)
             except TimeoutError:
                 break
+            if sources is None or answer[1][0] in sources:
+                answers.append(answer)
     finally:
         sock.close()
     return answers

@@ -113,8 +113,11 @@ async def test_vacuum_ignores_a_repeated_id() -> None:
 
 
 async def test_loopback_broadcast_is_answered_from_each_device_address() -> None:
-    async with Simulator(make_devices(f"{NET}.4.1", 3, token=TOKEN)):
-        answers = await asyncio.to_thread(exchange, "127.255.255.255", HELLO, expect=3)
+    devices = make_devices(f"{NET}.4.1", 3, token=TOKEN)
+    neighbour = make_devices(f"{NET}.4.101", 30, token=TOKEN)  # as another run's would
+    async with Simulator(neighbour), Simulator(devices):
+        answers = await asyncio.to_thread(exchange, "127.255.255.255", HELLO, expect=3,
+                                          sources={d.host for d in devices})
         assert sorted(source for _, source in answers) == [
             (f"{NET}.4.1", 54321), (f"{NET}.4.2", 54321), (f"{NET}.4.3", 54321)]
 
