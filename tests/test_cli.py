@@ -266,3 +266,27 @@ def test_demo_leaves_no_inventory_behind(tmp_path: Path) -> None:  # 13.23
     assert done.returncode == 0, done.stderr
     assert "demo finished" in done.stdout and "kitchen-plug" in done.stdout
     assert list(tmp_path.iterdir()) == []  # the temporary inventory (with a token) is gone
+
+
+def test_parallel_adds_ask_their_devices_outside_the_lock(private_dirs: Path) -> None:
+    """Twenty `devices add` at once, half to an address that never answers (2 s each): the
+    device is asked before the inventory is locked, so none waits out the lock and none is
+    lost (holding the lock across the question refused most of them after 10 s)."""
+    runs = [subprocess.Popen(
+        [sys.executable, "-m", "pymiio.cli.main", "devices", "add", f"dev-{i}", "--host",
+         PLUG if i % 2 else SILENT, "--token", TOKEN, "--timeout", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(20)]
+    outcomes = [(run.wait(timeout=120), run.stderr.read() if run.stderr else "")
+                for run in runs]
+    for run in runs:
+        for stream in (run.stdout, run.stderr):
+            if stream is not None:
+                stream.close()
+    assert [code for code, _ in outcomes] == [0] * 20, outcomes
+    assert sum("saved without checking" in err for _, err in outcomes) == 10
+    saved = ok_json(miio("devices", "list", "--json"))
+    assert isinstance(saved, list)
+    models = {entry["name"]: entry["model"] for entry in saved}
+    assert set(models) == {f"dev-{i}" for i in range(20)}
+    assert {models[f"dev-{i}"] for i in range(1, 20, 2)} == {"chuangmi.plug.m1"}
+    assert {models[f"dev-{i}"] for i in range(0, 20, 2)} == {None}

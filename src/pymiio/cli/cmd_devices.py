@@ -9,7 +9,7 @@ import click
 from pymiio.cli.common import Seconds, edit_inventory, json_option, load_inventory, warn
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.output import print_json, print_table
-from pymiio.inventory import Entry, as_dict
+from pymiio.inventory import Entry, Inventory, as_dict
 
 
 @click.group()
@@ -32,10 +32,16 @@ def add(name: str, host: str | None, token: str | None, model: str | None, no_ch
     (it is saved either way; a device that does not answer gets a warning)."""
     def run() -> None:
         entry = Entry(name, host=host, token=token, model=model)
+        # Checked and merged with what is stored, without the lock: the device is asked
+        # before the inventory is locked, so parallel adds never wait for each other's devices.
+        planned = Inventory().add(entry)
+        reported = None
+        if planned.host and planned.token and not no_check:
+            reported = _ask_device(planned, timeout)
         with edit_inventory() as inventory:
-            entry = inventory.add(entry)  # checks name, host and token before any traffic
-            if entry.host and entry.token and not no_check:
-                entry = inventory.add(_ask_device(entry, timeout))
+            entry = inventory.add(entry)
+            if reported is not None:
+                entry = inventory.add(reported)
         if as_json:
             print_json(as_dict(entry, show_token=False))
         else:
@@ -45,8 +51,8 @@ def add(name: str, host: str | None, token: str | None, model: str | None, no_ch
     run_guarded(run, debug_enabled())
 
 
-def _ask_device(entry: Entry, timeout: float) -> Entry:
-    """The entry with the model and device id the device reports, when it answers."""
+def _ask_device(entry: Entry, timeout: float) -> Entry | None:
+    """The model and device id the device reports (as an entry to merge), when it answers."""
     from pymiio.errors import MiioError
     from pymiio.lan.sync import Device
 
@@ -57,7 +63,7 @@ def _ask_device(entry: Entry, timeout: float) -> Entry:
             hello = device.hello
     except MiioError as exc:
         warn(f"saved without checking: {exc}")
-        return entry
+        return None
     model = info.get("model")
     return Entry(entry.name, model=model if isinstance(model, str) and not entry.model else None,
                  device_id=hello.device_id if hello is not None else None)
