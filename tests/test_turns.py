@@ -69,3 +69,40 @@ async def test_a_waiter_cancelled_after_being_handed_the_turn_passes_it_on() -> 
         await first
     await asyncio.wait_for(second, 5)
     assert log == ["second"] and not turns.busy
+
+
+async def test_cancelled_waiters_cost_constant_time_and_are_swept() -> None:
+    """Issue 26: a long queue whose waiters are cancelled (a flood of commands given up)
+    neither scans the queue per waiter nor keeps the dead waiters; the live ones keep their
+    order."""
+    turns, log, release = Turns(), [], asyncio.Event()
+    release.set()
+    assert turns.take_now()
+    tasks = [asyncio.create_task(_holder(turns, str(i), log, release)) for i in range(3000)]
+    await asyncio.sleep(0)
+    assert turns.waiting == 3000
+    for index, task in enumerate(tasks):
+        if index % 100:
+            task.cancel()
+    await asyncio.gather(*tasks[1::2], return_exceptions=True)
+    await asyncio.sleep(0)
+    assert turns.waiting == 30
+    assert len(turns._queue) <= 2 * 30 + 33  # swept: the cancelled do not pile up
+    turns.give()
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+    assert log == [str(i) for i in range(0, 3000, 100)] and not turns.busy
+    assert turns.waiting == 0 and not turns._queue
+
+
+async def test_a_waiter_cancelled_while_the_turn_is_passed_keeps_the_count() -> None:
+    """The cancellation lands after the queue was already swept or popped: the count of
+    cancelled waiters stays exact."""
+    turns, log, release = Turns(), [], asyncio.Event()
+    release.set()
+    assert turns.take_now()
+    tasks = [asyncio.create_task(_holder(turns, str(i), log, release)) for i in range(3)]
+    await asyncio.sleep(0)
+    tasks[0].cancel()  # its future is cancelled at once, its handler runs later
+    turns.give()  # pops the cancelled waiter before that handler ran, hands "1" the turn
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+    assert log == ["1", "2"] and turns.waiting == 0 and not turns.busy

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import collections
 
+_COMPACT_AT = 32  # cancelled waiters tolerated in the queue before it is swept
+
 
 class Turns:
     """Calls to one device, one at a time and first come, first served: ``asyncio.Lock``'s
@@ -12,17 +14,28 @@ class Turns:
     even when the lock is free, and every call of every device takes a turn.
 
     The turn passes straight from one caller to the next waiting one, so no newcomer can
-    overtake the queue; a waiter cancelled after being handed the turn passes it on."""
+    overtake the queue; a waiter cancelled after being handed the turn passes it on.
 
-    __slots__ = ("_busy", "_queue")
+    Every step is constant time (amortised): a cancelled waiter stays in the queue, counted,
+    and :meth:`give` skips it; when the cancelled ones outnumber the live ones the queue is
+    swept once. (``Lock`` removes a cancelled waiter by a linear search of its queue, which
+    makes a long queue quadratic.) Invariant: a non-empty queue means the turn is taken."""
+
+    __slots__ = ("_busy", "_cancelled", "_queue")
 
     def __init__(self) -> None:
         self._busy = False
         self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._cancelled = 0  # cancelled waiters still in ``_queue``
 
     @property
     def busy(self) -> bool:
         return self._busy
+
+    @property
+    def waiting(self) -> int:
+        """How many callers wait for the turn (the cancelled ones not counted)."""
+        return len(self._queue) - self._cancelled
 
     def take_now(self) -> bool:
         """Take the turn if it is free and nobody is queued; False otherwise."""
@@ -42,16 +55,28 @@ class Turns:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():  # handed the turn, then cancelled
                 self.give()
+            else:  # still queued: left for give() to skip, or for a sweep
+                waiter.cancel()
+                self._cancelled += 1
+                if self._cancelled > _COMPACT_AT and self._cancelled * 2 > len(self._queue):
+                    self._sweep()
             raise
-        finally:
-            if waiter in self._queue:
-                self._queue.remove(waiter)
 
     def give(self) -> None:
         """End the holder's turn: the first live waiter gets it, else it is free."""
-        while self._queue:
-            waiter = self._queue.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        queue = self._queue
+        while queue:
+            waiter = queue.popleft()
+            if waiter.done():  # cancelled while it waited
+                self._cancelled -= 1
+                continue
+            waiter.set_result(None)
+            return
         self._busy = False
+
+    def _sweep(self) -> None:
+        # Counted down by what it removes, not reset: a waiter cancelled whose task has not
+        # yet run its handler is removed here and counted there.
+        before = len(self._queue)
+        self._queue = collections.deque(w for w in self._queue if not w.done())
+        self._cancelled -= before - len(self._queue)
