@@ -187,6 +187,9 @@ class Bridge:
                         await self._publish_discovery(served)
                         await self._publish_state(served, force=True)
                 continue
+            if message.retain:  # a command left on the broker: never replayed (docs/bridge.md)
+                log.info("ignored a retained command on %s", _shown(topic))
+                continue
             self._spawn(self._command(topic, payload))
 
     def _spawn(self, work: Any) -> None:
@@ -385,6 +388,11 @@ class Bridge:
         if isinstance(request, dict) and "transaction" in request:
             answer["transaction"] = request["transaction"]
         await self._publish(f"{self.settings.base}/{served.name}/response", json.dumps(answer))
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    """Text from the broker, for a log line: quoted, escapes visible, cut to ``limit``."""
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def _payload(payload: bytes) -> Any:
