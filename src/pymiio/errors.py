@@ -82,6 +82,10 @@ class InventoryError(MiioError):
     """The named-device inventory cannot be read or has no such device."""
 
 
+class NotRegularFileError(MiioError):
+    """A FIFO, device or socket where a file was expected: reading it could block forever."""
+
+
 class AddressError(MiioError, ValueError):
     """A host that is not a usable address: malformed dotted quad, URL, unknown bare name."""
 
@@ -97,3 +101,19 @@ class UsageError(MiioError, ValueError):
 class SpecError(MiioError):
     """A device description (MIoT spec, catalogue entry) that cannot be read or fetched, or a
     model nothing describes."""
+
+
+class CloudError(MiioError):
+    """The Xiaomi cloud refused, failed, or answered something unreadable."""
+
+
+class ExpiredSession(CloudError):
+    """The service token is no longer accepted: log in again."""
+
+
+class BridgeError(MiioError):
+    """The bridge cannot run: the broker refused the credentials, bad options."""
+
+
+class SimulatorError(MiioError):
+    """The simulator cannot start as asked (address refused, port taken, bad profile)."""

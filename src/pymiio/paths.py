@@ -11,7 +11,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from pymiio.errors import MiioError
+from pymiio.errors import MiioError, NotRegularFileError
 
 
 def cache_dir() -> Path:
@@ -30,10 +30,6 @@ def config_dir() -> Path:
     from platformdirs import user_config_dir
 
     return Path(user_config_dir("pymiio", appauthor=False))
-
-
-class NotRegularFileError(MiioError):
-    """A FIFO, device or socket where a file was expected: reading it could block forever."""
 
 
 def check_regular(path: Path, *, folders: bool = False) -> os.stat_result:

@@ -28,7 +28,7 @@ from typing import Any
 
 from pymiio.bridge import ha
 from pymiio.bridge.options import BrokerAddress
-from pymiio.errors import MiioError, MiioTimeoutError, UsageError
+from pymiio.errors import BridgeError, MiioError, MiioTimeoutError, UsageError
 from pymiio.inventory import Entry
 from pymiio.knowledge.model import DeviceModel
 from pymiio.knowledge.operations import Reading
@@ -40,10 +40,6 @@ ONLINE = json.dumps({"state": "online"})
 OFFLINE = json.dumps({"state": "offline"})
 RESUBSCRIBE_EVERY = 600.0  # seconds between miIO.sub renewals for pushing devices
 POLL_TICK = 0.1  # poll start times are whole ticks: devices sharing a tick wake together
-
-
-class BridgeError(MiioError):
-    """The bridge cannot run: the broker refused the credentials, bad options."""
 
 
 @dataclass

@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from pymiio.cloud.signing import CloudError
+from pymiio.errors import CloudError
 
 DEFAULT_ACCOUNT_URL = "https://account.xiaomi.com"
 PREFIX = "&&&START&&&"

@@ -15,16 +15,13 @@ from typing import Any
 import httpx
 
 from pymiio.cloud.account import Session
-from pymiio.cloud.signing import CloudError, decrypt_response, encrypt_params, nonce
+from pymiio.cloud.signing import decrypt_response, encrypt_params, nonce
+from pymiio.errors import CloudError, ExpiredSession
 
 REGIONS = ("cn", "de", "us", "ru", "tw", "sg", "in", "i2")
 TIMEOUT = 15.0
 PAGE = 200
 MAX_PAGES = 50
-
-
-class ExpiredSession(CloudError):
-    """The service token is no longer accepted: log in again."""
 
 
 def api_url(region: str) -> str:

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pymiio.cloud.account import Session
-from pymiio.cloud.api import Api, CloudDevice, ExpiredSession
-from pymiio.cloud.signing import CloudError
+from pymiio.cloud.api import Api, CloudDevice
+from pymiio.errors import CloudError, ExpiredSession
 from pymiio.paths import config_dir, read_input, write_private
 
 

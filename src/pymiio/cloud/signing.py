@@ -18,11 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pymiio.errors import MiioError
-
-
-class CloudError(MiioError):
-    """The Xiaomi cloud refused, failed, or answered something unreadable."""
+from pymiio.errors import CloudError
 
 
 def nonce(random_bytes: bytes | None = None, now: float | None = None) -> str:

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from pymiio.address import check_ipv4
-from pymiio.errors import MiioError
+from pymiio.errors import MiioError, SimulatorError
 from pymiio.paths import read_regular
 from pymiio.protocol.token import Token
 from pymiio.simulator.device import SimulatedDevice
 from pymiio.simulator.faults import Faults
 from pymiio.simulator.profiles import profile_from_mapping
-from pymiio.simulator.server import LOOPBACK, SimulatorError, make_devices
+from pymiio.simulator.server import LOOPBACK, make_devices
 
 _FAULT_KEYS = {"drop", "delay", "duplicate", "late", "late_after", "corrupt", "quirk", "seed"}
 _ENTRY_KEYS = {"host", "count", "profile", "model", "token", "unprovisioned", "props", "miot",

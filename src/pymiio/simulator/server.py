@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from pymiio.errors import MiioError
+from pymiio.errors import SimulatorError
 from pymiio.protocol.packet import PORT
 from pymiio.protocol.token import Token
 from pymiio.simulator.device import SimulatedDevice
@@ -28,10 +28,6 @@ log = logging.getLogger("pymiio.simulator")
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 LOOPBACK_BROADCAST = "127.255.255.255"
-
-
-class SimulatorError(MiioError):
-    """The simulator cannot start as asked (address refused, port taken, bad profile)."""
 
 
 def device_addresses(first: str, count: int) -> list[str]:
