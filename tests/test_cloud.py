@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pymiio.cloud import signing
-from pymiio.cloud.account import Session
+from pymiio.cloud.account import CloudLogin
 from pymiio.cloud.api import Api, ExpiredSession
 from pymiio.cloud.signing import CloudError
 
@@ -165,7 +165,7 @@ def test_answers_that_do_not_decrypt_are_an_error(cloud: CloudServer) -> None:
 
 
 def test_the_server_refuses_a_wrong_signature(cloud: CloudServer) -> None:
-    wrong = Session("1001", base64.b64encode(b"\x01" * 16).decode(), SERVICE_TOKEN)
+    wrong = CloudLogin("1001", base64.b64encode(b"\x01" * 16).decode(), SERVICE_TOKEN)
     api = Api(wrong, "de", timeout=2)
     with pytest.raises((ExpiredSession, CloudError)):
         api.call("/v2/homeroom/gethome", {})

@@ -45,7 +45,7 @@ class Asker(Protocol):
 
 
 @dataclass
-class Session:
+class CloudLogin:
     """What a login gives: enough to sign API calls."""
 
     user_id: str
@@ -97,7 +97,7 @@ def _client() -> httpx.Client:
 
 
 def password_login(username: str, password: str, asker: Asker,
-                   captcha_folder: Path) -> Session:
+                   captcha_folder: Path) -> CloudLogin:
     """The password flow, answering captchas and identity checks through ``asker``."""
     base = account_url()
     with _client() as client:
@@ -123,7 +123,7 @@ def password_login(username: str, password: str, asker: Asker,
         return _finish(client, answer, "login failed")
 
 
-def _finish(client: httpx.Client, answer: dict[str, Any], what: str) -> Session:
+def _finish(client: httpx.Client, answer: dict[str, Any], what: str) -> CloudLogin:
     if answer.get("code", 0) != 0 or not answer.get("location") or not answer.get("ssecurity"):
         raise refusal(answer, what)
     location = str(answer["location"])
@@ -131,7 +131,7 @@ def _finish(client: httpx.Client, answer: dict[str, Any], what: str) -> Session:
     token = _cookie(client, "serviceToken")
     if not token:
         raise CloudError(f"{what}: Xiaomi did not hand out a service token")
-    return Session(str(answer.get("userId", "")), str(answer["ssecurity"]), token,
+    return CloudLogin(str(answer.get("userId", "")), str(answer["ssecurity"]), token,
                    str(answer["passToken"]) if answer.get("passToken") else None)
 
 
@@ -154,7 +154,7 @@ def _captcha(client: httpx.Client, base: str, url: str, asker: Asker, folder: Pa
     return asker.ask("captcha").strip()
 
 
-def _identity(client: httpx.Client, base: str, notification: str, asker: Asker) -> Session:
+def _identity(client: httpx.Client, base: str, notification: str, asker: Asker) -> CloudLogin:
     """Identity verification: a code by e-mail (flag 8) or SMS (flag 4), whichever the
     account offers, read from ``asker``."""
     from urllib.parse import parse_qs, urlparse
@@ -189,7 +189,7 @@ def _identity(client: httpx.Client, base: str, notification: str, asker: Asker) 
 
 
 def qr_login(asker: Asker, show: Callable[[str], None],
-             countdown: Callable[[float], None]) -> Session:
+             countdown: Callable[[float], None]) -> CloudLogin:
     """Show the login QR, then wait (long polling, with a countdown) for the app's OK."""
     base = account_url()
     with _client() as client:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from pymiio.cloud.account import Session
+from pymiio.cloud.account import CloudLogin
 from pymiio.cloud.signing import decrypt_response, encrypt_params, nonce
 from pymiio.errors import CloudError, ExpiredSession
 
@@ -59,7 +59,7 @@ class CloudDevice:
 
 
 class Api:
-    def __init__(self, session: Session, region: str, timeout: float = TIMEOUT) -> None:
+    def __init__(self, session: CloudLogin, region: str, timeout: float = TIMEOUT) -> None:
         self.session, self.region = session, region
         self.base = api_url(region)
         self.client = httpx.Client(timeout=timeout, headers={

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from pymiio.cloud.account import Session
+from pymiio.cloud.account import CloudLogin
 from pymiio.cloud.api import Api, CloudDevice
 from pymiio.errors import CloudError, ExpiredSession
 from pymiio.paths import config_dir, read_input, write_private
@@ -19,19 +19,19 @@ def session_path() -> Path:
     return config_dir() / "cloud-session.json"
 
 
-def load_session() -> Session | None:
+def load_session() -> CloudLogin | None:
     path = session_path()
     if not path.is_file():
         return None
     try:
         data = json.loads(read_input(path, 65536, CloudError))
-        return Session(str(data["user_id"]), str(data["ssecurity"]),
+        return CloudLogin(str(data["user_id"]), str(data["ssecurity"]),
                        str(data["service_token"]), data.get("pass_token"))
     except (CloudError, ValueError, KeyError, TypeError, RecursionError):
         return None  # unreadable: log in again
 
 
-def keep_session(session: Session) -> None:
+def keep_session(session: CloudLogin) -> None:
     write_private(session_path(), json.dumps(session.as_dict()))
 
 
@@ -43,7 +43,7 @@ def logout() -> bool:
     return False
 
 
-def fetch_devices(regions: list[str], login: Callable[[], Session],
+def fetch_devices(regions: list[str], login: Callable[[], CloudLogin],
                   notes: list[str]) -> list[CloudDevice]:
     """Devices of every region that answers; a region that fails is a note, unless all do.
     An expired session is replaced by one new login."""
@@ -68,13 +68,13 @@ def fetch_devices(regions: list[str], login: Callable[[], Session],
     return found
 
 
-def _fresh(login: Callable[[], Session]) -> Session:
+def _fresh(login: Callable[[], CloudLogin]) -> CloudLogin:
     session = login()
     keep_session(session)
     return session
 
 
-def _region(session: Session, region: str) -> list[CloudDevice]:
+def _region(session: CloudLogin, region: str) -> list[CloudDevice]:
     timeout = float(os.environ.get("PYMIIO_CLOUD_TIMEOUT", "15") or 15)
     api = Api(session, region, timeout=min(max(timeout, 0.1), 120))
     try:
