@@ -10,6 +10,7 @@ import pytest
 
 from pymiio.errors import SpecError, UsageError
 from pymiio.knowledge.miot_spec import parse_spec, parse_spec_text
+from pymiio.knowledge.model import is_iid, parse_pair
 from pymiio.knowledge.spec_store import choose_urn
 
 TRAPS = Path(__file__).with_name("specs") / "traps.json"
@@ -196,3 +197,29 @@ def test_corpus_device_types_and_own_services() -> None:
         repeated += service.name != service.type
     assert len(paths) == 1427
     assert (own, repeated) == (1121, 27)  # 306 specs have no service of the device's type
+
+
+@pytest.mark.parametrize(("text", "pair"), [
+    ("2.1", (2, 1)), ("02.01", (2, 1)), ("1.1021", (1, 1021)), ("99999.1", (99999, 1)),
+    ("0.1", None), ("2.0", None), ("100000.1", None), ("2.", None), (".1", None),
+    ("2.1.3", None), (" 2.1", None), ("+2.1", None), ("2_0.1", None), ("٢.١", None),
+    ("1" * 40 + ".1", None), ("mode", None),
+])
+def test_siid_piid_text_is_read_in_one_place(text: str, pair: tuple[int, int] | None) -> None:
+    assert parse_pair(text) == pair
+    assert is_iid(pair[0]) and is_iid(pair[1]) if pair else True
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="no ../shared/miot-specs/corpus")
+def test_every_real_property_is_addressable_by_its_numbers() -> None:
+    """The spec parser keeps exactly the ids SIID.PIID text can name (real piids reach 1021)."""
+    largest = 0
+    for path in sorted(CORPUS.glob("*.json")):
+        try:
+            model = parse_spec_text(path.read_bytes(), path.stem)
+        except SpecError:
+            continue
+        for prop in model.properties:
+            largest = max(largest, prop.piid)
+            assert parse_pair(prop.key) == (prop.siid, prop.piid), path.name
+    assert largest > 999

@@ -22,6 +22,7 @@ from pymiio.cli.errors import (
 )
 from pymiio.cli.output import mask_result, print_json, print_mapping, print_value
 from pymiio.errors import MiioTimeoutError
+from pymiio.knowledge.model import MAX_IID, parse_pair
 from pymiio.lan.sync import Device
 from pymiio.protocol.message import code_text
 
@@ -157,13 +158,10 @@ def miot() -> None:
 
 
 def _pair(text: str) -> tuple[int, int]:
-    try:
-        first, second = text.split(".")
-        pair = int(first), int(second)
-    except ValueError:
-        fail(f"expected SIID.PIID (like 2.1), got {_short(text)!r}", EXIT_USAGE)
-    if not all(0 < part < 1000 for part in pair):
-        fail(f"SIID and PIID are numbers from 1 to 999, got {_short(text)!r}", EXIT_USAGE)
+    pair = parse_pair(text)
+    if pair is None:
+        fail(f"expected SIID.PIID (like 2.1; numbers from 1 to {MAX_IID}), got "
+             f"{_short(text)!r}", EXIT_USAGE)
     return pair
 
 

@@ -22,6 +22,7 @@ from pymiio.knowledge.model import (
     Event,
     Property,
     Service,
+    is_iid,
 )
 
 MAX_SPEC = 8 * 1024 * 1024
@@ -43,7 +44,7 @@ def parse_spec(document: Any, model: str) -> DeviceModel:
     if not isinstance(document, dict) or not isinstance(document.get("services"), list):
         raise SpecError(f"the spec for {model} is not a MIoT instance (no list of services)")
     raw_services = [s for s in document["services"]
-                    if isinstance(s, dict) and _is_iid(s.get("iid"))]
+                    if isinstance(s, dict) and is_iid(s.get("iid"))]
     raw_services.sort(key=lambda s: s["iid"])
     names = Counter(urn_name(s.get("type"), "service") for s in raw_services)
     result = DeviceModel(model=model, kind="miot", description=_text(document.get("description")),
@@ -71,7 +72,7 @@ def _properties(raw: dict[str, Any], siid: int, service: str,
                 base: str) -> dict[int, Property]:
     found: dict[int, Property] = {}
     items = [p for p in _list(raw.get("properties")) if isinstance(p, dict) and
-             _is_iid(p.get("iid"))]
+             is_iid(p.get("iid"))]
     names = Counter(urn_name(p.get("type"), f"property-{p['iid']}") for p in items)
     for item in sorted(items, key=lambda p: p["iid"]):
         piid = item["iid"]
@@ -90,7 +91,7 @@ def _properties(raw: dict[str, Any], siid: int, service: str,
 def _actions(raw: dict[str, Any], siid: int, service: str,
              properties: dict[int, Property]) -> list[Action]:
     items = [a for a in _list(raw.get("actions")) if isinstance(a, dict) and
-             _is_iid(a.get("iid"))]
+             is_iid(a.get("iid"))]
     names = Counter(urn_name(a.get("type"), f"action-{a['iid']}") for a in items)
     actions = []
     for item in sorted(items, key=lambda a: a["iid"]):
@@ -109,7 +110,7 @@ def _actions(raw: dict[str, Any], siid: int, service: str,
 def _events(raw: dict[str, Any], siid: int, service: str,
             properties: dict[int, Property]) -> list[Event]:
     items = [e for e in _list(raw.get("events")) if isinstance(e, dict) and
-             _is_iid(e.get("iid"))]
+             is_iid(e.get("iid"))]
     names = Counter(urn_name(e.get("type"), f"event-{e['iid']}") for e in items)
     events = []
     for item in sorted(items, key=lambda e: e["iid"]):
@@ -130,7 +131,7 @@ def _resolve(piids: Any, properties: dict[int, Property], siid: int) -> tuple[Pr
     for piid in _list(piids):
         if isinstance(piid, dict):
             piid = piid.get("piid")
-        if not _is_iid(piid):
+        if not is_iid(piid):
             continue
         out.append(properties.get(piid) or Property(f"{siid}.{piid}", siid, piid, "string",
                                                     frozenset({"write"})))
@@ -177,7 +178,3 @@ def _list(value: Any) -> list[Any]:
 
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
-
-
-def _is_iid(value: Any) -> bool:
-    return type(value) is int and 0 < value < 100_000

@@ -25,7 +25,24 @@ INT_FORMATS: Final[dict[str, tuple[int, int]]] = {
 }
 TRUE_WORDS: Final = {"true", "on", "1", "yes"}
 FALSE_WORDS: Final = {"false", "off", "0", "no"}
-_PAIR: Final = re.compile(r"(\d{1,4})\.(\d{1,4})")
+MAX_IID: Final = 99_999  # the largest siid/piid/aiid/eiid taken (real specs reach piid 1021)
+_PAIR: Final = re.compile(r"(\d{1,9})\.(\d{1,9})", re.ASCII)
+
+
+def is_iid(value: Any) -> bool:
+    """Whether ``value`` can be a MIoT instance id (siid, piid, aiid, eiid): 1 to MAX_IID."""
+    return type(value) is int and 0 < value <= MAX_IID
+
+
+def parse_pair(text: str) -> tuple[int, int] | None:
+    """``SIID.PIID`` (or ``SIID.AIID``) text as two instance ids; None for anything else.
+
+    The one reading of this notation: the CLI's ``miio miot`` and name resolution use it."""
+    match = _PAIR.fullmatch(text)
+    if match is None:
+        return None
+    pair = int(match[1]), int(match[2])
+    return pair if is_iid(pair[0]) and is_iid(pair[1]) else None
 
 
 @dataclass(frozen=True)
@@ -288,9 +305,9 @@ def _resolve(name: str, index: dict[str, list[Any]], by_key: dict[str, Any], wha
              model: str) -> Any:
     found = index.get(name) or index.get(name.lower())
     if found is None:
-        match = _PAIR.fullmatch(name)
-        if match and f"{int(match[1])}.{int(match[2])}" in by_key:
-            return by_key[f"{int(match[1])}.{int(match[2])}"]
+        pair = parse_pair(name)
+        if pair is not None and f"{pair[0]}.{pair[1]}" in by_key:
+            return by_key[f"{pair[0]}.{pair[1]}"]
         close = [key for key in index if name.lower() in key.lower()][:6]
         hint = f"; similar: {', '.join(close)}" if close else ""
         raise UsageError(f"{model} has no {what} named {name!r}{hint}")
