@@ -17,8 +17,8 @@ import click
 
 from pymiio import __version__
 from pymiio.cli.common import Seconds
+from pymiio.cli.debug_log import setup_debug_logging
 from pymiio.cli.errors import EXIT_USAGE, fail, run_cli, run_guarded, set_debug
-from pymiio.cli.main import setup_debug_logging
 from pymiio.cli.output import print_json
 from pymiio.protocol.message import outside_strings
 

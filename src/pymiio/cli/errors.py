@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from pymiio.cli.debug_log import reset_debug_logging
 from pymiio.errors import (
     AddressError,
     BackupError,
@@ -117,8 +118,6 @@ def run_cli(command: click.Command, argv: Sequence[str] | None, prog_name: str) 
     """Run a click command the way both CLIs want: ``--debug`` accepted anywhere before
     ``--``, click's usage errors as usual (exit 2), everything else through :func:`fail_with`."""
     import click
-
-    from pymiio.cli.main import reset_debug_logging
 
     _state.update(json=False, debug=False)
     reset_debug_logging()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
 
 import click
 
 from pymiio import __version__
+from pymiio.cli.debug_log import setup_debug_logging
 from pymiio.cli.errors import run_cli, set_debug
 
 # name -> "module:attribute"; a command's module is imported only when it runs (or for --help).
@@ -87,41 +87,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     if debug:
         set_debug(True)
         setup_debug_logging()
-
-
-def setup_debug_logging() -> None:
-    """Debug lines on stderr: every packet and the decrypted JSON, tokens masked."""
-    import logging  # only --debug needs it; keeping it out of start-up keeps --help fast
-
-    class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-        """Writes to whatever sys.stderr is now (tests swap it between invocations)."""
-
-        @property
-        def stream(self) -> Any:
-            return sys.stderr
-
-        @stream.setter
-        def stream(self, value: Any) -> None:
-            pass
-
-    logger = logging.getLogger("pymiio")
-    if not any(h.get_name() == "pymiio-debug" for h in logger.handlers):
-        handler = _Stderr()
-        handler.set_name("pymiio-debug")
-        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-
-
-def reset_debug_logging() -> None:
-    """Undo :func:`setup_debug_logging` (one process may run several commands: tests)."""
-    logging = sys.modules.get("logging")
-    if logging is None:
-        return
-    logger = logging.getLogger("pymiio")
-    for handler in [h for h in logger.handlers if h.get_name() == "pymiio-debug"]:
-        logger.removeHandler(handler)
-    logger.setLevel(logging.NOTSET)
 
 
 def main(argv: list[str] | None = None) -> int:
