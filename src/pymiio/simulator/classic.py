@@ -11,12 +11,22 @@ power, USB and the LED; purifiers change mode and favourite level and reset the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from pymiio.simulator.device import SimulatedDevice
+from pymiio.simulator.profiles import Profile
 
-Handler = Callable[["SimulatedDevice", list[Any]], Any]
+
+class SimulatedDevice(Protocol):
+    """What a family's methods use of the device (simulator/device.py's SimulatedDevice)."""
+
+    profile: Profile
+    extra: dict[str, Any]  # the family's own state (the vacuum's clock, its consumables)
+    now: float  # the device's clock: the loop time the datagram arrived with
+
+    def toggle(self, name: str) -> list[str]: ...
+
+
+Handler = Callable[[SimulatedDevice, list[Any]], Any]
 OK = ["ok"]
 RETURN_SECONDS = 3.0  # a vacuum sent home docks and starts charging this long after
 CLEANING = {5, 11, 16, 17, 18}

@@ -18,21 +18,13 @@ from pymiio.protocol.message import decode_reply, encode_json
 from pymiio.protocol.packet import build_packet, hello_reply, parse_packet
 from pymiio.protocol.token import Token
 from pymiio.simulator import classic
+from pymiio.simulator.classic import Refused
 from pymiio.simulator.profiles import Profile
 from pymiio.simulator.spec_state import SpecState
 
 log = logging.getLogger("pymiio.simulator")
 
 Reply = dict[str, Any]
-
-
-class _Refusal(Exception):
-    """A device error reply: code and message as firmware sends them."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -145,7 +137,7 @@ class SimulatedDevice:
         try:
             result = self.dispatch(method if type(method) is str else str(method),
                                    request.get("params", []))
-        except _Refusal as refusal:
+        except Refused as refusal:
             return {"id": request_id, "error": {"code": refusal.code, "message": refusal.message}}
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError,
                 RecursionError) as exc:  # params of a shape no handler expects
@@ -171,11 +163,7 @@ class SimulatedDevice:
     def dispatch(self, method: str, params: Any) -> Any:
         special = classic.METHODS.get(self.profile.family, _NONE).get(method)
         if special is not None:
-            try:
-                return special(self, _param_list(params) if method != "app_zoned_clean"
-                               else params)
-            except classic.Refused as refusal:
-                raise _Refusal(refusal.code, refusal.message) from None
+            return special(self, _param_list(params) if method != "app_zoned_clean" else params)
         handler = _METHODS.get(method)
         if handler is not None:
             return handler(self, params)
@@ -184,7 +172,7 @@ class SimulatedDevice:
             return self._set_legacy(method[4:], params)
         if family == "vacuum" and method.startswith("app_"):
             return ["ok"]
-        raise _Refusal(-32601, "Method not found.")
+        raise Refused(-32601, "Method not found.")
 
     def info(self) -> dict[str, Any]:
         mac = ":".join(f"{b:02X}" for b in (0x78, 0x11, *self.device_id.to_bytes(4, "big")))
@@ -207,20 +195,20 @@ class SimulatedDevice:
     def _get_prop(self, params: Any) -> list[Any]:
         names = _param_list(params)
         if len(names) > self.profile.max_props:
-            raise _Refusal(-9999, "user ack timeout")
+            raise Refused(-9999, "user ack timeout")
         if self.profile.family == "miot":
-            raise _Refusal(-32601, "Method not found.")
+            raise Refused(-32601, "Method not found.")
         props = self.profile.props
         return [props.get(str(name)) for name in names]
 
     def _set_legacy(self, name: str, params: Any) -> list[str]:
         values = _param_list(params)
         if name not in self.profile.props or not values:
-            raise _Refusal(-5001, "invalid_arg")
+            raise Refused(-5001, "invalid_arg")
         current = self.profile.props[name]
         value = values[0]
         if isinstance(current, bool | int | float) != isinstance(value, bool | int | float):
-            raise _Refusal(-5001, "invalid_arg")
+            raise Refused(-5001, "invalid_arg")
         self.profile.props[name] = value
         return ["ok"]
 
@@ -235,7 +223,7 @@ class SimulatedDevice:
     def _toggle(self, params: Any) -> list[str]:
         props = self.profile.props
         if "power" not in props:
-            raise _Refusal(-32601, "Method not found.")
+            raise Refused(-32601, "Method not found.")
         props["power"] = "off" if props["power"] == "on" else "on"
         return ["ok"]
 
@@ -277,7 +265,7 @@ class SimulatedDevice:
     def _action(self, params: Any) -> dict[str, Any]:
         if not isinstance(params, dict) or not {"siid", "aiid"} <= params.keys() or not (
                 type(params["siid"]) is int and type(params["aiid"]) is int):
-            raise _Refusal(-5005, "params error")
+            raise Refused(-5005, "params error")
         if self._spec is not None:
             changed: list[tuple[tuple[int, int], Any]] = []
             result = self._spec.act(params["siid"], params["aiid"], params.get("in", []), changed)
@@ -324,21 +312,21 @@ class SimulatedDevice:
 
     def _miot_items(self, params: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
         if self.profile.family != "miot":
-            raise _Refusal(-32601, "Method not found.")
+            raise Refused(-32601, "Method not found.")
         if not isinstance(params, list) or not params:
-            raise _Refusal(-5005, "params error")
+            raise Refused(-5005, "params error")
         if len(params) > self.profile.max_props:
-            raise _Refusal(-9999, "user ack timeout")
+            raise Refused(-9999, "user ack timeout")
         for item in params:
             if not isinstance(item, dict) or not set(keys) <= item.keys() or not all(
                     type(item[key]) is int for key in keys if key != "value"):
-                raise _Refusal(-5005, "params error")
+                raise Refused(-5005, "params error")
         return params
 
     def _config_router(self, params: Any) -> list[str]:
         if not isinstance(params, dict) or not isinstance(params.get("ssid"), str) \
                 or not isinstance(params.get("passwd"), str):
-            raise _Refusal(-5005, "params error")
+            raise Refused(-5005, "params error")
         self.provisioned = True
         return ["ok"]
 
@@ -350,7 +338,7 @@ def _param_list(params: Any) -> list[Any]:
     if params is None:
         return []
     if not isinstance(params, list):
-        raise _Refusal(-5001, "invalid_arg")
+        raise Refused(-5001, "invalid_arg")
     return params
 
 
