@@ -82,10 +82,41 @@ class Property:
         return f"{self.siid}.{self.piid}"
 
     def label(self, value: Any) -> str | None:
-        """The description of an enum value, None for other properties or unknown values."""
-        for choice in self.choices:
+        """The label of an enum value (:meth:`choice_labels`), None for other properties,
+        unknown values and values without a description."""
+        for choice, label in zip(self.choices, self.choice_labels(), strict=True):
             if choice.value == value and type(value) is not bool:
-                return choice.description or None
+                return label if choice.description.strip() else None
+        return None
+
+    def choice_labels(self) -> tuple[str, ...]:
+        """One label per choice, distinct ignoring case, so that each names its own value:
+        the description; the value for an empty one; ``<label> (<value>)`` for a repeated
+        one, or one that reads as another choice's value (real lists repeat "Charging",
+        leave descriptions empty or label value 6 "15")."""
+        seen: set[str] = set()
+        values = {str(choice.value).casefold() for choice in self.choices}
+        labels = []
+        for choice in self.choices:
+            base = " ".join(choice.description.split()) or str(choice.value)
+            label, extra = base, 1
+            while label.casefold() in seen or (label.casefold() in values and
+                                               label.casefold() != str(choice.value).casefold()):
+                extra += 1
+                label = f"{base} ({choice.value})" if extra == 2 else \
+                    f"{base} ({choice.value}-{extra - 1})"
+            seen.add(label.casefold())
+            labels.append(label)
+        return tuple(labels)
+
+    def _by_label(self, text: str) -> Choice | None:
+        wanted = " ".join(text.split()).casefold()
+        for choice, label in zip(self.choices, self.choice_labels(), strict=True):
+            if label.casefold() == wanted:
+                return choice
+        for choice in self.choices:  # the plain description names the first that has it
+            if choice.description.strip().casefold() == wanted:
+                return choice
         return None
 
     def convert(self, value: Any) -> Any:
@@ -106,17 +137,23 @@ class Property:
     def _word(self, value: str) -> str:
         wanted = value.strip().lower()
         for choice in self.choices:
-            if str(choice.value).lower() == wanted or choice.description.lower() == wanted:
+            if str(choice.value).lower() == wanted:
                 return str(choice.value)
+        found = self._by_label(value)
+        if found is not None:
+            return str(found.value)
         raise UsageError(f"{self.name} takes one of {self.describe_choices()}, not {value!r}")
 
     def _to_int(self, value: Any) -> int:
-        if self.choices and isinstance(value, str) and not _is_integer_text(value):
-            wanted = value.strip().lower()
-            for choice in self.choices:
-                if choice.description.lower() == wanted and isinstance(choice.value, int):
-                    return choice.value
-            raise UsageError(f"{self.name} takes one of {self.describe_choices()}, not {value!r}")
+        if self.choices and isinstance(value, str):
+            values = {choice.value for choice in self.choices}
+            if not _is_integer_text(value) or int(value.strip()) not in values:
+                found = self._by_label(value)  # a label, even one that reads as a number
+                if found is not None and isinstance(found.value, int):
+                    return found.value
+                if not _is_integer_text(value):
+                    raise UsageError(f"{self.name} takes one of {self.describe_choices()}, "
+                                     f"not {value!r}")
         number = _to_integer(value, self.name)
         low, high = INT_FORMATS.get(self.format, (-(2**63), 2**64 - 1))
         if not low <= number <= high:
@@ -139,7 +176,8 @@ class Property:
                                  f"{_num(number)} is not one")
 
     def describe_choices(self) -> str:
-        return ", ".join(f"{c.description or c.value} ({c.value})" for c in self.choices)
+        return ", ".join(f"{label} ({c.value})"
+                         for c, label in zip(self.choices, self.choice_labels(), strict=True))
 
     def constraint(self) -> str:
         """``1..100 step 1`` or ``Auto (0), Sleep (1)`` or empty: for tables and errors."""
