@@ -31,14 +31,14 @@ from pymiio.bridge.options import BrokerAddress
 from pymiio.errors import BridgeError, MiioError, MiioTimeoutError, UsageError
 from pymiio.inventory import Entry
 from pymiio.knowledge.model import DeviceModel
-from pymiio.knowledge.operations import Reading
+from pymiio.knowledge.operations import Change, Reading, Subscription, Tracker, subscribe_request
 from pymiio.lan.client import AsyncDevice
 from pymiio.lan.waiting import sleep_until
+from pymiio.protocol.pushes import Follower
 
 log = logging.getLogger("pymiio.bridge")
 ONLINE = json.dumps({"state": "online"})
 OFFLINE = json.dumps({"state": "offline"})
-RESUBSCRIBE_EVERY = 600.0  # seconds between miIO.sub renewals for pushing devices
 POLL_TICK = 0.1  # poll start times are whole ticks: devices sharing a tick wake together
 
 
@@ -66,7 +66,9 @@ class Served:
     online: bool | None = None
     misses: int = 0
     firmware: str | None = None
-    subscribed_at: float = 0.0
+    subscription: Subscription = field(default_factory=Subscription)  # miIO.sub: when next
+    follower: Follower[Change] | None = None  # this bridge's view of the device's pushes
+    draining: bool = False  # a task publishes what the follower holds
     announced: bool = False  # discovery published on the current connection
 
     @property
@@ -75,8 +77,10 @@ class Served:
 
 
 class Bridge:
-    def __init__(self, settings: Settings, entries: list[Entry]) -> None:
+    def __init__(self, settings: Settings, entries: list[Entry],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.clock = clock  # monotonic; any zero (the machine's boot, a test's fake clock)
         timeout = max(0.5, min(5.0, settings.interval * 0.8))
         self.devices = {e.name: Served(e, AsyncDevice(e.host or "", e.token, timeout=timeout))
                         for e in entries}
@@ -99,6 +103,9 @@ class Bridge:
             for task in (*pollers, *self._tasks):
                 task.cancel()
             await asyncio.gather(*pollers, *self._tasks, return_exceptions=True)
+            for served in self.devices.values():
+                if served.follower is not None:
+                    served.follower.close()
             await asyncio.gather(*(s.device.close() for s in self.devices.values()))
 
     async def _connection_loop(self, stop: asyncio.Event) -> None:
@@ -283,7 +290,8 @@ class Bridge:
         await self._set_online(served, True)
         self._take(served, readings)
         await self._publish_state(served)
-        if model.kind == "miot" and time.monotonic() - served.subscribed_at > RESUBSCRIBE_EVERY:
+        if model.kind == "miot" and served.subscription.due(self.clock(),
+                                                            served.device.session.device_stamp):
             await self._subscribe(served)
 
     def _take(self, served: Served, readings: list[Reading]) -> None:
@@ -324,25 +332,53 @@ class Bridge:
             self._spawn(later())
 
     async def _subscribe(self, served: Served) -> None:
-        """Ask a MIoT device to push its changes; they are published at once."""
-        from pymiio.knowledge.operations import Tracker, subscribe_request
-
+        """Ask a MIoT device to push its changes (at once on the first poll, then every ten
+        minutes and after a reboot: ``Subscription``); they are published as they come."""
         assert served.model is not None
-        tracker = Tracker(served.model)
-        tracker.values = {(p.siid, p.piid): served.values.get(p.name)
-                          for p in served.model.properties if p.name in served.values}
-
-        def pushed(message: dict[str, Any]) -> None:
-            changes = tracker.push(message)
-            for change in changes:
-                served.values[change.name] = change.value
-            if changes:
-                self._spawn(self._publish_state(served))
-
-        served.device.session.on_push = pushed
-        served.subscribed_at = time.monotonic()
-        with contextlib.suppress(MiioError):
+        if served.follower is None:
+            served.follower = served.device.session.pushes.follow(Tracker(served.model).push)
+            served.follower.wake = lambda: self._pushed(served)
+        try:
             await served.device.send(*subscribe_request(time.time()))
+        except MiioError as exc:
+            log.info("%s: miIO.sub failed (%s); polling until it is renewed", served.name, exc)
+            served.subscription.done(self.clock(), ok=False)
+        else:
+            served.subscription.done(self.clock())
+
+    def _pushed(self, served: Served) -> None:
+        """Pushes arrived: one task publishes them (a flood is published as it drains, not a
+        task per push)."""
+        if not served.draining:
+            served.draining = True
+            self._spawn(self._drain(served))
+
+    async def _drain(self, served: Served) -> None:
+        """Changes into the retained state (published once per drain), events each on
+        ``BASE/<name>/event``, not retained: ``{"event_type": name, <argument>: value}``."""
+        follower = served.follower
+        try:
+            while follower is not None and follower.items:
+                changed = False
+                while (change := follower.pop()) is not None:
+                    if change.source == "event":
+                        await self._publish_event(served, change)
+                    else:
+                        served.values[change.name] = change.value
+                        changed = True
+                if changed:
+                    await self._publish_state(served)
+        finally:
+            served.draining = False
+
+    async def _publish_event(self, served: Served, change: Change) -> None:
+        arguments = change.value if isinstance(change.value, dict) else {}
+        payload = {"event_type": change.name,
+                   **{k: v for k, v in arguments.items() if k != "event_type"}}
+        log.info("%s: event %s %s", served.name, change.name,
+                 json.dumps(arguments, ensure_ascii=False, default=str)[:200])
+        await self._publish(f"{self.settings.base}/{served.name}/event",
+                            json.dumps(payload, ensure_ascii=False, default=str))
 
     # -- commands ---------------------------------------------------------------------------
 

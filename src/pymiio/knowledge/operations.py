@@ -12,6 +12,7 @@ and a per-property error code (-4001 … -4007, "property not found") marks that
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -29,6 +30,7 @@ from pymiio.knowledge.model import DeviceModel, Property
 from pymiio.protocol import rpc
 from pymiio.protocol.message import ERROR_MEANINGS, code_text
 
+log = logging.getLogger("pymiio.knowledge")
 T = TypeVar("T")
 B = TypeVar("B")
 Request = tuple[str, Any]
@@ -329,7 +331,8 @@ def act(model: DeviceModel, name: str, args: Sequence[Any] = ()) -> Step[dict[st
 
 @dataclass
 class Change:
-    """A property that changed (``prop``/``value``) or an event that occurred (``event``)."""
+    """A property that changed (``value``, source "poll" or "push") or an event that occurred
+    (source "event": ``iid`` is its eiid and ``value`` its arguments by name)."""
 
     name: str
     siid: int
@@ -339,20 +342,32 @@ class Change:
     text: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        key = "eiid" if self.source == "event" else "piid"
-        entry = {"name": self.name, "siid": self.siid, key: self.iid, "value": self.value,
+        if self.source == "event":
+            return {"name": self.name, "siid": self.siid, "eiid": self.iid,
+                    "arguments": self.value, "source": self.source}
+        entry = {"name": self.name, "siid": self.siid, "piid": self.iid, "value": self.value,
                  "source": self.source}
         if self.text is not None:
             entry["text"] = self.text
         return entry
 
 
+MAX_PUSH_ITEMS: Final = 256  # properties taken from one properties_changed
+
+
 class Tracker:
-    """Keeps the last known values and turns readings and pushes into changes."""
+    """Keeps the last known values and turns readings and pushes into changes.
+
+    Only what the model knows is kept: a pushed property or an event the model does not
+    describe is dropped and counted in ``unknown`` (logged once per tracker), so a device
+    pushing made-up (siid, piid) pairs cannot grow what the tracker, a bridge's retained
+    state or ``miio watch`` hold.
+    """
 
     def __init__(self, model: DeviceModel) -> None:
         self.model = model
         self.values: dict[tuple[int, int], Any] = {}
+        self.unknown = 0
 
     def readings(self, readings: Iterable[Reading]) -> list[Change]:
         changes = []
@@ -367,22 +382,34 @@ class Tracker:
         """A device's ``properties_changed`` or ``event_occured`` request."""
         params = message.get("params")
         if message.get("method") == "properties_changed" and isinstance(params, list):
-            return [change for item in params[:256] if isinstance(item, dict)
+            return [change for item in params[:MAX_PUSH_ITEMS] if isinstance(item, dict)
                     for change in [self._pushed(item)] if change is not None]
         if message.get("method") == "event_occured" and isinstance(params, dict):
             siid, eiid = params.get("siid"), params.get("eiid")
             if type(siid) is int and type(eiid) is int:
                 event = self.model.event(siid, eiid)
-                name = event.name if event else f"{siid}.{eiid}"
-                return [Change(name, siid, eiid, params.get("arguments"), "event")]
+                if event is None:
+                    self._unknown(f"event {siid}.{eiid}")
+                    return []
+                return [Change(event.name, siid, eiid, event.decode(params.get("arguments")),
+                               "event")]
         return []
 
     def _pushed(self, item: dict[str, Any]) -> Change | None:
         siid, piid = item.get("siid"), item.get("piid")
         if type(siid) is not int or type(piid) is not int or "value" not in item:
             return None
-        prop = self.model.by_ids(siid, piid) or Property(f"{siid}.{piid}", siid, piid)
+        prop = self.model.by_ids(siid, piid)
+        if prop is None:
+            self._unknown(f"property {siid}.{piid}")
+            return None
         return self._update(prop, item["value"], "push")
+
+    def _unknown(self, what: str) -> None:
+        self.unknown += 1
+        if self.unknown == 1:
+            log.warning("%s pushed %s, which its description does not have; such pushes are "
+                        "dropped (and counted)", self.model.model, what)
 
     def _update(self, prop: Property, value: Any, source: str) -> Change | None:
         key = (prop.siid, prop.piid)
@@ -393,6 +420,34 @@ class Tracker:
         if first and source == "poll":
             return None  # the starting state is not a change
         return Change(prop.name, prop.siid, prop.piid, value, source, prop.label(value))
+
+
+RESUBSCRIBE_EVERY: Final = 600.0  # seconds; a subscription lapses on the device otherwise
+RESUBSCRIBE_RETRY: Final = 60.0  # seconds after a miIO.sub that failed
+
+
+class Subscription:
+    """When to send ``miIO.sub``: at once, then every :data:`RESUBSCRIBE_EVERY` seconds, and
+    again as soon as the device has rebooted (its stamp, an uptime, went back), since a
+    rebooted device has forgotten its subscribers. Pure: the caller gives the time (any
+    monotonic clock, whatever its zero) and the device's last stamp."""
+
+    def __init__(self, every: float = RESUBSCRIBE_EVERY) -> None:
+        self.every = every
+        self.at: float | None = None  # when the next miIO.sub is due; None: now
+        self._stamp: int | None = None
+
+    def due(self, now: float, stamp: int | None) -> bool:
+        if stamp is not None:
+            if self._stamp is not None and stamp < self._stamp:
+                log.info("a device rebooted (its stamp went back from %d to %d); subscribing "
+                         "again", self._stamp, stamp)
+                self.at = None
+            self._stamp = stamp
+        return self.at is None or now >= self.at
+
+    def done(self, now: float, ok: bool = True) -> None:
+        self.at = now + (self.every if ok else min(self.every, RESUBSCRIBE_RETRY))
 
 
 def subscribe_request(now: float) -> Request:

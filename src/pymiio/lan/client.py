@@ -8,7 +8,6 @@ devices run in parallel over one shared UDP endpoint, so polling a fleet is a pl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import functools
 import time
@@ -265,33 +264,37 @@ class AsyncDevice(SessionView):
 
     async def changes(self, model: DeviceModel, *, interval: float = 10.0,
                       start: Iterable[ops.Reading] = ()) -> AsyncIterator[ops.Change]:
-        """Changes as they happen: pushed by the device (after ``miIO.sub``) at once, and
-        found by polling every ``interval`` seconds for devices that do not push.
-        ``start`` is the state already known (a status just printed)."""
+        """Changes as they happen: pushed by the device (after ``miIO.sub``, renewed every ten
+        minutes and when the device reboots) at once, and found by polling every
+        ``interval`` seconds for devices that do not push. ``start`` is the state already
+        known (a status just printed). Any number of ``changes`` (and other followers of
+        ``session.pushes``) can run on one device: each sees every push, and keeps at most
+        ``FOLLOWER_QUEUE`` changes when it falls behind (the oldest go, counted)."""
         tracker = ops.Tracker(model)
         tracker.readings(start)
-        queue: asyncio.Queue[ops.Change] = asyncio.Queue(maxsize=4096)
-
-        def pushed(message: dict[str, Any]) -> None:
-            for change in tracker.push(message):
-                if queue.full():
-                    queue.get_nowait()  # a flood: the oldest change goes
-                queue.put_nowait(change)
-
-        self.session.on_push = pushed
-        try:
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        with self.session.pushes.follow(tracker.push) as follower:
+            follower.wake = ready.set
             if not tracker.values:
                 tracker.readings(await self.status(model))
-            with contextlib.suppress(MiioError):
-                await self.send(*ops.subscribe_request(time.time()))
-            loop = asyncio.get_running_loop()
+            subscription = ops.Subscription()
             next_poll = loop.time() + interval
             while True:
+                if model.kind == "miot" and subscription.due(loop.time(),
+                                                             self.session.device_stamp):
+                    subscription.done(loop.time(), await self._subscribe())
+                while (change := follower.pop()) is not None:
+                    yield change
+                ready.clear()
+                wake_at = min(next_poll, subscription.at or next_poll)
                 try:
-                    yield await asyncio.wait_for(queue.get(), max(0.0, next_poll - loop.time()))
+                    await asyncio.wait_for(ready.wait(), max(0.0, wake_at - loop.time()))
                     continue
                 except TimeoutError:
                     pass
+                if loop.time() < next_poll:
+                    continue  # a renewal is due, not a poll
                 next_poll = loop.time() + interval
                 try:
                     changes = tracker.readings(await self.status(model))
@@ -299,8 +302,14 @@ class AsyncDevice(SessionView):
                     continue  # the next poll tries again
                 for change in changes:
                     yield change
-        finally:
-            self.session.on_push = None
+
+    async def _subscribe(self) -> bool:
+        """``miIO.sub``; False when the device did not take it."""
+        try:
+            await self.send(*ops.subscribe_request(time.time()))
+        except MiioError:
+            return False
+        return True
 
     # -- driving the session ------------------------------------------------------------
 

@@ -9,7 +9,6 @@ session's call in ``finally``, so the next call starts clean.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import threading
@@ -26,6 +25,7 @@ from pymiio.lan.client import DeviceState, SessionView, make_session
 from pymiio.protocol import rpc
 from pymiio.protocol.dump import log_datagram
 from pymiio.protocol.packet import PORT
+from pymiio.protocol.pushes import Follower
 from pymiio.protocol.session import Call, Hello, IdSource, RetryPolicy
 from pymiio.protocol.token import Token
 
@@ -104,36 +104,51 @@ class Device(SessionView):
 
     def changes(self, model: DeviceModel, *, interval: float = 10.0,
                 start: Iterable[ops.Reading] = ()) -> Iterator[ops.Change]:
-        """As ``AsyncDevice.changes``: pushes at once, polling every ``interval`` seconds."""
+        """As ``AsyncDevice.changes``: pushes at once, polling every ``interval`` seconds,
+        the subscription renewed, each consumer (several threads may follow one device) with
+        its own bounded queue."""
         tracker = ops.Tracker(model)
         tracker.readings(start)
-        pushed: list[ops.Change] = []
-        self.session.on_push = lambda message: pushed.extend(tracker.push(message))
-        try:
+        with self.session.pushes.follow(tracker.push) as follower:
             if not tracker.values:
                 tracker.readings(self.status(model))
-            with contextlib.suppress(MiioError):
-                self.send(*ops.subscribe_request(time.time()))
+            subscription = ops.Subscription()
+            clock = time.monotonic
+            next_poll = clock() + interval
             while True:
-                next_poll = time.monotonic() + interval
-                while time.monotonic() < next_poll:
-                    self._pump(next_poll)
-                    while pushed:
-                        yield pushed.pop(0)
+                if model.kind == "miot" and subscription.due(clock(),
+                                                             self.session.device_stamp):
+                    subscription.done(clock(), self._subscribe())
+                while (change := follower.pop()) is not None:
+                    yield change
+                wake_at = min(next_poll, subscription.at or next_poll)
+                if clock() < wake_at:
+                    self._pump(wake_at, follower)
+                    continue
+                if clock() < next_poll:
+                    continue  # a renewal is due, not a poll
+                next_poll = clock() + interval
                 try:
                     yield from tracker.readings(self.status(model))
                 except MiioTimeoutError:
                     continue
-        finally:
-            self.session.on_push = None
 
-    def _pump(self, until: float) -> None:
-        """Take datagrams the device sends between calls (pushes) until ``until``."""
+    def _subscribe(self) -> bool:
+        """``miIO.sub``; False when the device did not take it."""
+        try:
+            self.send(*ops.subscribe_request(time.time()))
+        except MiioError:
+            return False
+        return True
+
+    def _pump(self, until: float, follower: Follower[Any]) -> None:
+        """Take datagrams the device sends between calls (pushes) until ``until``, or until
+        ``follower`` has something (another thread's pump may have fed it)."""
         with self._lock:
             self._refuse_if_closed()
             sock = self._socket()
             wait = until - time.monotonic()
-            if wait <= 0:
+            if wait <= 0 or follower.items:
                 return
             sock.settimeout(wait)
             try:

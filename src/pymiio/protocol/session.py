@@ -44,6 +44,7 @@ from pymiio.protocol.packet import (
     build_packet,
     parse_packet,
 )
+from pymiio.protocol.pushes import PushStream
 from pymiio.protocol.token import Token
 
 log = logging.getLogger("pymiio.session")
@@ -164,9 +165,10 @@ class Session:
         # ``waiting_for_ids`` instead of sending its command; the driver reserves the ids
         # elsewhere and continues with :meth:`resume`. None: the id source is always used.
         self.ids_ready: Callable[[int], bool] | None = None
-        # Requests the device sends (MIoT push: properties_changed, event_occured) go here;
-        # None drops them. Each is acknowledged once, repeats (same id) are not passed on.
-        self.on_push: Callable[[dict[str, Any]], None] | None = None
+        # Requests the device sends (MIoT push: properties_changed, event_occured) are
+        # published here for any number of followers. Each is acknowledged; a repeat (an id
+        # seen lately) is acknowledged again but not published twice.
+        self.pushes = PushStream()
         self._pushes_seen: deque[int] = deque(maxlen=64)
         self._stamp = 0
         self._stamp_at = 0.0
@@ -181,6 +183,12 @@ class Session:
         """Monotonic time at which :meth:`expire` is due, None when idle."""
         call = self.call
         return call.timer if call is not None and not call.done else None
+
+    @property
+    def device_stamp(self) -> int | None:
+        """The stamp (the device's uptime) in the last packet heard; None before any. A stamp
+        lower than an earlier one means the device rebooted."""
+        return None if self._last_heard == -math.inf else self._stamp
 
     def stamp(self, now: float) -> int:
         """The stamp to send now: the device's last stamp plus the seconds since."""
@@ -226,10 +234,7 @@ class Session:
         if len(data) == HEADER_SIZE:
             return self._on_hello(data, now, call)
         if call is None or call.done or call.handshaking:
-            if self.on_push is not None:
-                return self._on_idle_datagram(data, now)
-            log.debug("%s: dropped a reply with no request waiting for it", self.label)
-            return []
+            return self._on_idle_datagram(data, now)
         return self._on_reply(data, now, call)
 
     def expire(self, now: float) -> list[bytes]:
@@ -378,7 +383,7 @@ class Session:
             reply = decode_reply(packet.payload)
         except PayloadError as exc:
             return self._bad_payload(call, exc)
-        if "method" in reply and self.on_push is not None:
+        if "method" in reply:
             return self._push(reply, packet.device_id, now)
         reply_id = reply.get("id")
         sent = call.sent_at.get(reply_id) if _is_id(reply_id) else None
@@ -414,15 +419,15 @@ class Session:
         return self._push(message, packet.device_id, now)
 
     def _push(self, message: dict[str, Any], device_id: int, now: float) -> list[bytes]:
-        """Hand a device's request to ``on_push`` (once per id) and acknowledge it."""
+        """Publish a device's request to the push stream (once per id) and acknowledge it."""
         push_id = message.get("id")
         token = self._usable_token()
-        if not _is_id(push_id) or token is None or self.on_push is None:
+        if not _is_id(push_id) or token is None:
             return []
         if push_id not in self._pushes_seen:
             self._pushes_seen.append(push_id)
             log_json(log, "push", self.label, encode_json(message))
-            self.on_push(message)
+            self.pushes.publish(message)
         ack = encode_json({"id": push_id, "result": {"code": 0}})
         return [build_packet(token, device_id, self.stamp(now), ack)]
 
