@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymiio.errors import ChecksumError, MiioError
+from pymiio.errors import ChecksumError, MiioError, UsageError
+from pymiio.knowledge.model import argument_name
 from pymiio.protocol.message import decode_reply, encode_json
 from pymiio.protocol.packet import build_packet, hello_reply, parse_packet
 from pymiio.protocol.token import Token
@@ -291,15 +292,61 @@ class SimulatedDevice:
 
     def _push_changes(self, changed: list[tuple[tuple[int, int], Any]]) -> None:
         """``properties_changed`` to every subscriber, as a request the client acknowledges."""
-        if not changed or not self.subscribers:
+        if not changed:
+            return
+        self._push("properties_changed", [
+            {"did": str(self.device_id), "siid": siid, "piid": piid, "value": value}
+            for (siid, piid), value in changed])
+
+    def _push(self, method: str, params: Any) -> None:
+        """A request of the device's own to every subscriber (collected in ``outbox``)."""
+        if not self.subscribers:
             return
         self._push_id = self._push_id % 9999 + 1
-        params = [{"did": str(self.device_id), "siid": siid, "piid": piid, "value": value}
-                  for (siid, piid), value in changed]
-        payload = encode_json({"id": self._push_id, "method": "properties_changed",
-                               "params": params})
+        payload = encode_json({"id": self._push_id, "method": method, "params": params})
         packet = build_packet(self.token, self.device_id, self.uptime(self.now), payload)
         self.outbox.extend((subscriber, packet) for subscriber in self.subscribers)
+
+    def raise_event(self, event: str, arguments: dict[str, Any] | None = None,
+                    ) -> dict[str, Any]:
+        """Raise an event of the device's spec as the device would (a button pressed, a
+        filter worn out): ``event_occured`` to every subscriber. ``event`` is a name or
+        ``SIID.EIID``; ``arguments`` are by name (``mode`` or ``thing:mode``), checked
+        against their properties, and those not given carry the property's current value.
+        Returns the params pushed; UsageError for an unknown event or argument."""
+        if self._spec is None:
+            raise UsageError(f"{self.profile.model} has no spec, so no events")
+        found = self._spec.spec.event_named(event)
+        given = dict(arguments or {})
+        items = []
+        for prop in found.arguments:
+            value = self._spec.values.get((prop.siid, prop.piid))
+            for key in (argument_name(prop), prop.name):
+                if key in given:
+                    value = prop.convert(given.pop(key))
+            items.append({"piid": prop.piid, "value": value})
+        if given:
+            raise UsageError(f"{found.name} has no argument named {next(iter(given))!r}; "
+                             f"its arguments: "
+                             f"{', '.join(argument_name(p) for p in found.arguments) or 'none'}")
+        params = {"did": str(self.device_id), "siid": found.siid, "eiid": found.eiid,
+                  "arguments": items}
+        self._push("event_occured", params)
+        return params
+
+    def _raise_event(self, params: Any) -> dict[str, Any]:
+        """``simulator.raise_event`` ``{"event": name, "arguments": {name: value}}``: the
+        simulator's own method (no real device has it), so tests, the demo and
+        ``miio send`` can raise an event through the protocol."""
+        if not isinstance(params, dict) or not isinstance(params.get("event"), str) or not \
+                isinstance(params.get("arguments", {}), dict):
+            raise _Refusal(-5005, "params error")
+        try:
+            pushed = self.raise_event(params["event"], params.get("arguments"))
+        except UsageError as exc:
+            raise _Refusal(-5005, str(exc)) from None
+        return {"code": 0, "siid": pushed["siid"], "eiid": pushed["eiid"],
+                "subscribers": len(self.subscribers)}
 
     def set_value(self, siid: int, piid: int, value: Any) -> None:
         """Change a property as the device itself would (a sensor reading, a button)."""
@@ -353,6 +400,7 @@ _METHODS: dict[str, Callable[[SimulatedDevice, Any], Any]] = {
     "miIO.config_router": SimulatedDevice._config_router,
     "miIO.sub": SimulatedDevice._subscribe,
     "miIO.unsub": SimulatedDevice._unsubscribe,
+    "simulator.raise_event": SimulatedDevice._raise_event,
     "miIO.wifi_assoc_state": lambda device, params: {
         "state": "ONLINE" if device.provisioned else "INIT", "auth_fail_count": 0,
         "conn_success_count": 1, "conn_fail_count": 0, "dhcp_fail_count": 0},
