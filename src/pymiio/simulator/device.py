@@ -340,11 +340,11 @@ class SimulatedDevice:
         ``miio send`` can raise an event through the protocol."""
         if not isinstance(params, dict) or not isinstance(params.get("event"), str) or not \
                 isinstance(params.get("arguments", {}), dict):
-            raise _Refusal(-5005, "params error")
+            raise Refused(-5005, "params error")
         try:
             pushed = self.raise_event(params["event"], params.get("arguments"))
         except UsageError as exc:
-            raise _Refusal(-5005, str(exc)) from None
+            raise Refused(-5005, str(exc)) from None
         return {"code": 0, "siid": pushed["siid"], "eiid": pushed["eiid"],
                 "subscribers": len(self.subscribers)}
 
