@@ -30,6 +30,7 @@ from pymiio.bridge import ha
 from pymiio.bridge.options import BrokerAddress
 from pymiio.errors import BridgeError, MiioError, MiioTimeoutError, UsageError
 from pymiio.inventory import Entry
+from pymiio.knowledge.lookup import describe_device
 from pymiio.knowledge.model import DeviceModel
 from pymiio.knowledge.operations import Change, Reading, Subscription, Tracker, subscribe_request
 from pymiio.lan.client import AsyncDevice
@@ -305,12 +306,10 @@ class Bridge:
         entry, device = served.entry, served.device
         info = await device.info()
         served.firmware = info.get("fw_ver") if isinstance(info.get("fw_ver"), str) else None
-        model_name = entry.model or info.get("model")
-        if not isinstance(model_name, str):
-            raise MiioError(f"{served.name} does not report its model")
         describe = self.settings.describe
         assert describe is not None
-        served.model = await asyncio.to_thread(describe, model_name)
+        served.model = await asyncio.to_thread(describe_device, entry.model, lambda: info,
+                                               by_model=describe)
         hello = device.hello
         if entry.device_id is None and hello is not None:
             entry.device_id = hello.device_id

@@ -42,19 +42,11 @@ def _session(host: str, token: str | None, timeout: float, model: str | None,
 
 def describe(device: Device, target: Target, model: str | None,
              spec_file: Path | None) -> DeviceModel:
-    """The device's description: ``--spec``, else the cache or miot-spec.org for its model."""
-    from pymiio.knowledge.lookup import describe as describe_model
-    from pymiio.knowledge.spec_store import load_spec_file
+    """The device's description (knowledge/lookup.py decides which)."""
+    from pymiio.knowledge.lookup import describe_device
 
-    name = model or (target.entry.model if target.entry is not None else None)
-    if spec_file is not None:
-        return load_spec_file(spec_file, name or spec_file.stem)
-    if name is None:
-        reported = device.info().get("model")
-        if not isinstance(reported, str):
-            fail("the device does not report its model; give --model", 2)
-        name = reported
-    return describe_model(name)
+    return describe_device(model or (target.entry.model if target.entry is not None else None),
+                           device.info, spec_file=spec_file)
 
 
 def _entry_line(reading: Reading) -> str:

@@ -1,13 +1,19 @@
-"""Which description a model gets: the catalogue of classic devices first (the LAN protocol
-decides: a classic device with a published MIoT spec still speaks ``get_prop``), then a MIoT
-spec from the cache or miot-spec.org."""
+"""Which description a device gets, for every front end (CLI, bridge): a spec file given for
+it (``--spec``); else the description of its model, the one given (``--model``, the inventory)
+before the one its ``miIO.info`` reports. A model is described by the catalogue of classic
+devices first (the LAN protocol decides: a classic device with a published MIoT spec still
+speaks ``get_prop``), then by a MIoT spec from the cache or miot-spec.org."""
 
 from __future__ import annotations
 
-from pymiio.errors import SpecError
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pymiio.errors import SpecError, UsageError
 from pymiio.knowledge import catalogue
 from pymiio.knowledge.model import DeviceModel
-from pymiio.knowledge.spec_store import SpecStore
+from pymiio.knowledge.spec_store import SpecStore, load_spec_file
 
 
 def describe(model: str, store: SpecStore | None = None) -> DeviceModel:
@@ -21,3 +27,19 @@ def describe(model: str, store: SpecStore | None = None) -> DeviceModel:
         raise SpecError(f"no description of {model}: it is not in the catalogue of classic "
                         f"devices, and {exc}. Talk to it with `miio send`, or add a spec with "
                         "`miio spec import`") from None
+
+
+def describe_device(model: str | None, info: Callable[[], Mapping[str, Any]], *,
+                    spec_file: Path | None = None,
+                    by_model: Callable[[str], DeviceModel] = describe) -> DeviceModel:
+    """The description of one device: ``spec_file`` if given (named ``model``, else after the
+    file); else ``by_model`` of ``model``, or of the model ``info()`` (its ``miIO.info``)
+    reports, asked only when no model is given."""
+    if spec_file is not None:
+        return load_spec_file(spec_file, model or spec_file.stem)
+    if model is None:
+        reported = info().get("model")
+        if not isinstance(reported, str):
+            raise UsageError("the device does not report its model; give --model")
+        model = reported
+    return by_model(model)
