@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def tar_header(name: str, size: int, kind: bytes = b"0") -> bytes:
@@ -95,3 +97,32 @@ def deep_binary_plist(depth: int) -> bytes:
 
 def ios_file_id(relative: str) -> str:
     return hashlib.sha1(f"AppDomain-com.xiaomi.mihome-{relative}".encode()).hexdigest()
+
+
+async def flood_unknown_pushes(simulator: Any, device: Any, count: int, seconds: float,
+                               items: int = 250, size: int = 200) -> int:
+    """A hostile MIoT device: up to ``count`` ``properties_changed`` pushes to its subscribers
+    within ``seconds``, each naming ``items`` (siid, piid) pairs its spec lacks (new ones every
+    time) with values of ``size`` characters: about 60 KB a datagram. Returns how many went."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    value = "x" * size
+    sent = 0
+    while sent < count and loop.time() < deadline:
+        base = 1000 + sent * items
+        device.push("properties_changed", [
+            {"did": str(device.device_id), "siid": 900 + (base + i) // 1000,
+             "piid": 1 + (base + i) % 1000, "value": value} for i in range(items)])
+        sent += 1
+        if sent % 10 == 0:
+            simulator.flush(device)
+            await asyncio.sleep(0.002)  # let the peer drain its socket, as a real sender would
+    simulator.flush(device)
+    return sent
+
+
+def peak_rss_mb(pid: int) -> int:
+    """The peak resident memory (VmHWM) of process ``pid``, in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines()
+                    if line.startswith("VmHWM")).split()[1]) // 1024

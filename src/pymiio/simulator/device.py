@@ -294,11 +294,11 @@ class SimulatedDevice:
         """``properties_changed`` to every subscriber, as a request the client acknowledges."""
         if not changed:
             return
-        self._push("properties_changed", [
+        self.push("properties_changed", [
             {"did": str(self.device_id), "siid": siid, "piid": piid, "value": value}
             for (siid, piid), value in changed])
 
-    def _push(self, method: str, params: Any) -> None:
+    def push(self, method: str, params: Any) -> None:
         """A request of the device's own to every subscriber (collected in ``outbox``)."""
         if not self.subscribers:
             return
@@ -331,7 +331,7 @@ class SimulatedDevice:
                              f"{', '.join(argument_name(p) for p in found.arguments) or 'none'}")
         params = {"did": str(self.device_id), "siid": found.siid, "eiid": found.eiid,
                   "arguments": items}
-        self._push("event_occured", params)
+        self.push("event_occured", params)
         return params
 
     def _raise_event(self, params: Any) -> dict[str, Any]:
