@@ -74,7 +74,7 @@ def test_status_get_set_and_action_by_name(thing: SimulatedDevice) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (("set", "light:brightness", "150"), "from 1 to 100"),
     (("set", "mode", "turbo"), "takes one of"),
-    (("set", "on", "true"), "ambiguous"),
+    (("set", "left-time", "3"), "ambiguous"),
     (("set", "brush-5:left-time", "3"), "read-only"),
     (("set", "nothing", "3"), "no property named"),
     (("action", "set-speed", "12", "auto"), "steps of 5"),

@@ -39,10 +39,11 @@ def test_names_full_bare_and_numeric(traps) -> None:  # type: ignore
     assert traps.property("2.5").name == "thing:speed"
     assert traps.property("9.2").name == "light:brightness"
     assert traps.action("toggle").key == "2.1" and traps.action("2.2").name == "thing:set-speed"
-    ambiguous = r"'on' is ambiguous.*thing:on \(2\.1\).*light:on \(9\.1\)"
-    with pytest.raises(UsageError, match=ambiguous):
-        traps.property("on")
-    with pytest.raises(UsageError, match="'left-time' is ambiguous"):
+    # a bare name shared with other services is the device's own service's (a "thing")
+    assert traps.property("on").name == "thing:on" and traps.property("power").name == "thing:on"
+    assert traps.property("light:on").key == "9.1"
+    ambiguous = r"'left-time' is ambiguous.*brush-5:left-time \(5\.\d+\).*brush-7:left-time"
+    with pytest.raises(UsageError, match=ambiguous):  # neither is the device's own
         traps.property("left-time")
     with pytest.raises(UsageError, match="no property named 'nope'"):
         traps.property("nope")

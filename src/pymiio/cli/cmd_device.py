@@ -20,6 +20,7 @@ from pymiio.cli.errors import (
     fail,
     run_guarded,
 )
+from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import mask_result, print_json, print_mapping, print_value
 from pymiio.errors import MiioTimeoutError
 from pymiio.knowledge.model import MAX_IID, parse_pair
@@ -152,7 +153,7 @@ def exit_on_error_reply(reply: dict[str, Any]) -> None:
              "DeviceError")
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def miot() -> None:
     """MIoT properties (SIID.PIID) and actions (SIID.AIID)."""
 

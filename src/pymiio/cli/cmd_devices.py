@@ -8,11 +8,12 @@ import click
 
 from pymiio.cli.common import Seconds, edit_inventory, json_option, load_inventory, warn
 from pymiio.cli.errors import debug_enabled, run_guarded
+from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import print_json, print_table
 from pymiio.inventory import Entry, Inventory, as_dict
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def devices() -> None:
     """Named devices with their address, token and model (kept with mode 0600)."""
 

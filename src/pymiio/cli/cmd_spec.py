@@ -9,11 +9,12 @@ import click
 
 from pymiio.cli.common import json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
+from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import print_json, print_table
 from pymiio.knowledge.model import DeviceModel
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def spec() -> None:
     """MIoT specs: fetch them from miot-spec.org (PYMIIO_MIOT_SPEC_URL), import, show."""
 

@@ -12,11 +12,12 @@ import click
 from pymiio.address import is_ipv4
 from pymiio.cli.common import json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
+from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import print_json, print_table
 from pymiio.tokens.records import TokenRecord
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def tokens() -> None:
     """Recover device tokens (see docs/tokens.md for how to get each kind of file)."""
 

@@ -53,7 +53,21 @@ SUMMARIES = {
 }
 
 
-class LazyGroup(click.Group):
+class SuggestingGroup(click.Group):
+    """A group that answers a mistyped subcommand with the closest ones (``miio stauts``)."""
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            from pymiio.knowledge.model import did_you_mean
+
+            hint = did_you_mean(name, self.list_commands(ctx))
+            ctx.fail(f"No such command {name!r}{hint}" if hint else f"No such command {name!r}.")
+        return super().resolve_command(ctx, args)
+
+
+class LazyGroup(SuggestingGroup):
     """A group whose subcommands are imported only when used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -5,7 +5,9 @@ A classic property says how it is read (a ``get_prop`` name, or a field of ``get
 ``get_consumable``), how its raw value is coded (``onoff``: "on"/"off"; ``01``; ``number-text``:
 Yeelight's "84"; ``scale``; ``left_of``: time left from time used), and how a write maps to a
 method (``brightness`` → ``set_bright [v]``). An action is a method with a parameter template,
-or ``toggle`` of a boolean property. Adding a model is adding it to a file's ``models``.
+or ``toggle`` of a boolean property. A property with both ``values`` and a ``range`` takes a
+listed value (a preset: a vacuum's ``turbo``) or any number in the range. Adding a model is
+adding it to a file's ``models``.
 """
 
 from __future__ import annotations

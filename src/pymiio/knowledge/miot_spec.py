@@ -46,13 +46,12 @@ def parse_spec(document: Any, model: str) -> DeviceModel:
     raw_services = [s for s in document["services"]
                     if isinstance(s, dict) and is_iid(s.get("iid"))]
     raw_services.sort(key=lambda s: s["iid"])
-    names = Counter(urn_name(s.get("type"), "service") for s in raw_services)
+    bases = [urn_name(s.get("type"), "service") for s in raw_services]
+    names = unique_names([(s["iid"], base) for s, base in zip(raw_services, bases, strict=True)])
     result = DeviceModel(model=model, kind="miot", description=_text(document.get("description")),
                          urn=_text(document.get("type")) or None)
-    for raw in raw_services:
+    for raw, base, name in zip(raw_services, bases, names, strict=True):
         siid = raw["iid"]
-        base = urn_name(raw.get("type"), "service")
-        name = f"{base}-{siid}" if names[base] > 1 else base
         result.services.append(Service(siid, name, _text(raw.get("description")), base))
         properties = _properties(raw, siid, name, base)
         result.properties.extend(properties.values())
@@ -60,6 +59,24 @@ def parse_spec(document: Any, model: str) -> DeviceModel:
         result.events.extend(_events(raw, siid, name, properties))
     result.__post_init__()
     return result
+
+
+def unique_names(items: list[tuple[int, str]]) -> list[str]:
+    """Names for ``(iid, base)`` pairs, unique among themselves: a base that occurs once keeps
+    its name, a repeated one gets its iid (``mode-3``, ``mode-5``); a name so made that is
+    taken already (by a type literally named ``mode-3``) gets the iid once more (``mode-3-3``)."""
+    counts = Counter(base for _iid, base in items)
+    taken = {base for base, count in counts.items() if count == 1}
+    names = []
+    for iid, base in items:
+        name = base
+        if counts[base] > 1:
+            name = f"{base}-{iid}"
+            while name in taken:
+                name = f"{name}-{iid}"
+            taken.add(name)
+        names.append(name)
+    return names
 
 
 def urn_name(urn: Any, fallback: str) -> str:
@@ -73,12 +90,11 @@ def _properties(raw: dict[str, Any], siid: int, service: str,
     found: dict[int, Property] = {}
     items = [p for p in _list(raw.get("properties")) if isinstance(p, dict) and
              is_iid(p.get("iid"))]
-    names = Counter(urn_name(p.get("type"), f"property-{p['iid']}") for p in items)
-    for item in sorted(items, key=lambda p: p["iid"]):
+    items.sort(key=lambda p: p["iid"])
+    names = unique_names([(p["iid"], urn_name(p.get("type"), f"property-{p['iid']}"))
+                          for p in items])
+    for item, bare in zip(items, names, strict=True):
         piid = item["iid"]
-        bare = urn_name(item.get("type"), f"property-{piid}")
-        if names[bare] > 1:
-            bare = f"{bare}-{piid}"
         found[piid] = Property(
             name=f"{service}:{bare}", siid=siid, piid=piid, format=_format(item.get("format")),
             access=frozenset(a for a in _list(item.get("access")) if isinstance(a, str)),
@@ -92,13 +108,12 @@ def _actions(raw: dict[str, Any], siid: int, service: str,
              properties: dict[int, Property]) -> list[Action]:
     items = [a for a in _list(raw.get("actions")) if isinstance(a, dict) and
              is_iid(a.get("iid"))]
-    names = Counter(urn_name(a.get("type"), f"action-{a['iid']}") for a in items)
+    items.sort(key=lambda a: a["iid"])
+    names = unique_names([(a["iid"], urn_name(a.get("type"), f"action-{a['iid']}"))
+                          for a in items])
     actions = []
-    for item in sorted(items, key=lambda a: a["iid"]):
+    for item, bare in zip(items, names, strict=True):
         aiid = item["iid"]
-        bare = urn_name(item.get("type"), f"action-{aiid}")
-        if names[bare] > 1:
-            bare = f"{bare}-{aiid}"
         actions.append(Action(
             name=f"{service}:{bare}", siid=siid, aiid=aiid,
             inputs=_resolve(item.get("in"), properties, siid),
@@ -111,13 +126,12 @@ def _events(raw: dict[str, Any], siid: int, service: str,
             properties: dict[int, Property]) -> list[Event]:
     items = [e for e in _list(raw.get("events")) if isinstance(e, dict) and
              is_iid(e.get("iid"))]
-    names = Counter(urn_name(e.get("type"), f"event-{e['iid']}") for e in items)
+    items.sort(key=lambda e: e["iid"])
+    names = unique_names([(e["iid"], urn_name(e.get("type"), f"event-{e['iid']}"))
+                          for e in items])
     events = []
-    for item in sorted(items, key=lambda e: e["iid"]):
+    for item, bare in zip(items, names, strict=True):
         eiid = item["iid"]
-        bare = urn_name(item.get("type"), f"event-{eiid}")
-        if names[bare] > 1:
-            bare = f"{bare}-{eiid}"
         events.append(Event(name=f"{service}:{bare}", siid=siid, eiid=eiid,
                             arguments=_resolve(item.get("arguments"), properties, siid),
                             description=_text(item.get("description"))))

@@ -3,9 +3,13 @@
 Names (docs/cli.md, "Names"): a property's full name is ``<service>:<property>`` from the type
 URNs (``air-purifier:mode``). When a service type occurs more than once in a device, each of
 those services is named ``<service>-<siid>`` (``brush-cleaner-26:left-time``), so no name hides
-another. A bare property name (``mode``) is accepted where exactly one property has it; an
-ambiguous one is refused with the candidates listed. ``SIID.PIID`` (``2.4``) and, for actions,
-``SIID.AIID`` are always accepted.
+another; the same holds for properties, actions and events within a service, and a name made so
+that is taken already gets its iid once more (``mode-3-3``): full names are unique. A bare
+property name (``mode``) is accepted where exactly one property has it, or exactly one of those
+is in the device's own service (the one its type names: ``on`` is ``air-purifier:on`` on a
+purifier, not ``indicator-light:on``); ``power`` is that service's ``on``. An ambiguous one is
+refused with the candidates listed, an unknown one with the closest names. ``SIID.PIID`` (``2.4``)
+and, for actions, ``SIID.AIID`` always address by number, whatever the properties are named.
 """
 
 from __future__ import annotations
@@ -131,6 +135,8 @@ class Property:
                 raise UsageError(f"{self.name} takes text, not {value!r}")
             return self._word(value) if self.choices else value
         number = _to_float(value, self.name) if self.format == "float" else self._to_int(value)
+        if self.choices and any(number == c.value for c in self.choices):
+            return number  # a preset of a property that also takes a range (fan-speed)
         self._check_range(number)
         return number
 
@@ -152,13 +158,15 @@ class Property:
                 if found is not None and isinstance(found.value, int):
                     return found.value
                 if not _is_integer_text(value):
-                    raise UsageError(f"{self.name} takes one of {self.describe_choices()}, "
-                                     f"not {value!r}")
+                    more = (f" or a number from {_num(self.range[0])} to "
+                            f"{_num(self.range[1])}" if self.range else "")
+                    raise UsageError(f"{self.name} takes one of {self.describe_choices()}"
+                                     f"{more}, not {value!r}")
         number = _to_integer(value, self.name)
         low, high = INT_FORMATS.get(self.format, (-(2**63), 2**64 - 1))
         if not low <= number <= high:
             raise UsageError(f"{self.name} is {self.format}: {number} is out of its range")
-        if self.choices and number not in {choice.value for choice in self.choices}:
+        if self.choices and self.range is None and number not in {c.value for c in self.choices}:
             raise UsageError(f"{self.name} takes one of {self.describe_choices()}, not {number}")
         return number
 
@@ -167,7 +175,10 @@ class Property:
             return
         low, high, step = self.range
         if not low <= number <= high:
-            raise UsageError(f"{self.name} must be from {_num(low)} to {_num(high)}, "
+            presets = f"one of {self.describe_choices()} or " if self.choices else ""
+            raise UsageError(f"{self.name} takes {presets}a number from {_num(low)} to "
+                             f"{_num(high)}, not {_num(number)}" if presets else
+                             f"{self.name} must be from {_num(low)} to {_num(high)}, "
                              f"not {_num(number)}")
         if step and step > 0:
             steps = (number - low) / step
@@ -183,7 +194,8 @@ class Property:
         """``1..100 step 1`` or ``Auto (0), Sleep (1)`` or empty: for tables and errors."""
         if self.range is not None:
             low, high, step = self.range
-            return f"{_num(low)}..{_num(high)} step {_num(step)}"
+            numbers = f"{_num(low)}..{_num(high)} step {_num(step)}"
+            return f"{self.describe_choices()} or {numbers}" if self.choices else numbers
         return self.describe_choices()
 
 
@@ -275,9 +287,15 @@ class DeviceModel:
         self._index()
 
     def _index(self) -> None:
+        own_type = self.device_type
+        self._own = {s.name for s in self.services if own_type is not None and
+                     (s.type or s.name) == own_type}
         self._props = _name_index(self.properties)
         self._actions = _name_index(self.actions)
-        for alias, name in self.aliases.items():
+        aliases = dict(self.aliases)
+        if len(self._own) == 1:  # the device's own switch (not one gang of several)
+            aliases.setdefault("power", f"{next(iter(self._own))}:on")
+        for alias, name in aliases.items():
             if name in self._props and alias not in self._props:
                 self._props[alias] = self._props[name]
         self._by_key = {p.key: p for p in self.properties}
@@ -306,11 +324,13 @@ class DeviceModel:
                      if (s.type or s.name) == wanted), None)
 
     def property(self, name: str) -> Property:
-        found: Property = _resolve(name, self._props, self._by_key, "property", self.model)
+        found: Property = _resolve(name, self._props, self._by_key, "property", self.model,
+                                   self._own)
         return found
 
     def action(self, name: str) -> Action:
-        found: Action = _resolve(name, self._actions, self._action_keys, "action", self.model)
+        found: Action = _resolve(name, self._actions, self._action_keys, "action", self.model,
+                                 self._own)
         return found
 
     def by_ids(self, siid: int, piid: int) -> Property | None:
@@ -321,7 +341,8 @@ class DeviceModel:
 
     def event_named(self, name: str) -> Event:
         """An event by full name, bare name or ``SIID.EIID``; UsageError otherwise."""
-        found: Event = _resolve(name, self._events, self._event_keys, "event", self.model)
+        found: Event = _resolve(name, self._events, self._event_keys, "event", self.model,
+                                self._own)
         return found
 
     def status_properties(self) -> list[Property]:
@@ -340,19 +361,40 @@ def _name_index(items: Iterable[Any]) -> dict[str, list[Any]]:
 
 
 def _resolve(name: str, index: dict[str, list[Any]], by_key: dict[str, Any], what: str,
-             model: str) -> Any:
+             model: str, own: set[str]) -> Any:
+    """``SIID.PIID`` always by number (a property named ``3.1`` never captures it); else the
+    full or bare name, a bare one shared with other services going to the device's own."""
+    pair = parse_pair(name)
+    if pair is not None:
+        if f"{pair[0]}.{pair[1]}" in by_key:
+            return by_key[f"{pair[0]}.{pair[1]}"]
+        raise UsageError(f"{model} has no {what} {pair[0]}.{pair[1]} (SIID.{what[0].upper()}IID)")
+    if _PAIR.fullmatch(name):  # numbers, but not instance ids: still never a name
+        raise UsageError(f"{name!r}: SIID.{what[0].upper()}IID are numbers from 1 to {MAX_IID}")
     found = index.get(name) or index.get(name.lower())
     if found is None:
-        pair = parse_pair(name)
-        if pair is not None and f"{pair[0]}.{pair[1]}" in by_key:
-            return by_key[f"{pair[0]}.{pair[1]}"]
-        close = [key for key in index if name.lower() in key.lower()][:6]
-        hint = f"; similar: {', '.join(close)}" if close else ""
-        raise UsageError(f"{model} has no {what} named {name!r}{hint}")
+        raise UsageError(f"{model} has no {what} named {name!r}{did_you_mean(name, index)}")
     if len(found) > 1:
+        mine = [item for item in found if item.name.split(":", 1)[0] in own]
+        if len(mine) == 1 and ":" not in name:
+            return mine[0]
         names = ", ".join(f"{item.name} ({item.key})" for item in found)
         raise UsageError(f"{name!r} is ambiguous in {model}: {names}")
     return found[0]
+
+
+def did_you_mean(wanted: str, known: Iterable[str]) -> str:
+    """``; did you mean 'temperature'?`` with the closest known names, or empty: for every
+    error about an unknown name (properties, actions, commands, profiles)."""
+    import difflib
+
+    names = sorted(set(known))
+    lowered = {name.lower(): name for name in names}
+    close = [lowered[n] for n in difflib.get_close_matches(wanted.lower(), lowered, n=3,
+                                                            cutoff=0.6)]
+    if len(wanted) >= 3:
+        close += [n for n in names if wanted.lower() in n.lower() and n not in close]
+    return f"; did you mean {', '.join(repr(n) for n in close[:4])}?" if close else ""
 
 
 def _to_bool(value: Any, name: str) -> bool:

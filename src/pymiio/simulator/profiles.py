@@ -152,8 +152,10 @@ def profile_for(name_or_model: str) -> Profile:
     if cached is not None:
         return spec_profile(cached)
     from pymiio.errors import UsageError
+    from pymiio.knowledge.model import did_you_mean
 
-    raise UsageError(f"the simulator does not know {name_or_model!r}; known: "
+    raise UsageError(f"the simulator does not know {name_or_model!r}"
+                     f"{did_you_mean(name_or_model, known_names()) or ';'} known: "
                     f"{', '.join(known_names())}, the models of the catalogue and any model "
                     "whose MIoT spec is cached (or give --spec FILE)")
 
