@@ -84,12 +84,16 @@ def test_a_property_literally_named_power_keeps_its_name() -> None:
 
 def test_siid_piid_always_addresses_by_number() -> None:
     document = {"type": _urn("device", "thing"), "services": [
-        {"iid": 2, "type": _urn("service", "thing"), "properties": [_prop(1, "3.1")],
+        {"iid": 2, "type": _urn("service", "thing"), "properties": [_prop(1, "3.1"),
+                                                                    _prop(2, "0.5")],
          "actions": [{"iid": 1, "type": _urn("action", "2.2"), "in": []}]},
         {"iid": 3, "type": _urn("service", "other"), "properties": [_prop(1, "level")]}]}
     model = parse_spec(document, "pymiio.hijack.v1")
     assert model.property("3.1").name == "other:level"
     assert model.property("thing:3.1").key == "2.1"  # still reachable by its full name
+    with pytest.raises(UsageError, match=r"'0\.5': SIID\.PIID are numbers from 1 to 99999"):
+        model.property("0.5")  # not an address, and still not a name
+    assert model.property("thing:0.5").key == "2.2"
     with pytest.raises(UsageError, match=r"no action 2\.2"):
         model.action("2.2")  # the action named 2.2 does not capture SIID.AIID 2.2
     assert model.action("thing:2.2").key == "2.1"
@@ -252,3 +256,24 @@ def test_a_vacuum_fan_speed_outside_presets_and_range_is_refused(vacuum: Simulat
     assert done.code == 2 and done.err.count("\n") == 1, done.err
     assert "1 to 100" in done.err or "whole number" in done.err
     assert vacuum.profile.props["fan_power"] == before
+
+
+def test_set_by_siid_piid_through_the_cli_is_never_captured_by_a_name(tmp_path: Path) -> None:
+    document = {"type": _urn("device", "thing"), "services": [
+        {"iid": 2, "type": _urn("service", "thing"), "properties": [_prop(1, "3.1")]},
+        {"iid": 3, "type": _urn("service", "other"), "properties": [_prop(1, "level")]}]}
+    spec_file = tmp_path / "hijack.json"
+    spec_file.write_text(json.dumps(document))
+    [device] = make_devices(f"{NET}.170.3", token=TOKEN,
+                            profile=spec_profile(parse_spec(document, "pymiio.hijack.v1")))
+    with simulator_thread([device]):
+        def cli(*args: str) -> Any:
+            return miio(args[0], device.host, *args[1:], "--token", TOKEN, "--spec",
+                        str(spec_file))
+
+        assert cli("set", "3.1", "7").code == 0
+        assert device.spec_values[(3, 1)] == 7 and device.spec_values[(2, 1)] == 0
+        assert cli("set", "thing:3.1", "9").code == 0
+        assert device.spec_values[(2, 1)] == 9
+        got = cli("get", "3.1", "--json").json()
+        assert [(g["name"], g["value"]) for g in got] == [("other:level", 7)]
