@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -13,7 +12,6 @@ import click
 from pymiio.cli.common import Target, device_options, json_option, resolve_target, with_token_source
 from pymiio.cli.errors import (
     EXIT_DEVICE,
-    EXIT_TOKEN,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     debug_enabled,
@@ -22,8 +20,9 @@ from pymiio.cli.errors import (
 )
 from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import mask_result, print_json, print_mapping, print_value
-from pymiio.errors import MiioTimeoutError
 from pymiio.knowledge.model import MAX_IID, parse_pair
+from pymiio.lan.provision import NotAcknowledged, Revealed
+from pymiio.lan.provision import provision as provision_device
 from pymiio.lan.sync import Device
 from pymiio.protocol.message import code_text
 
@@ -267,16 +266,12 @@ def provision(host: str, ssid: str, password: str, uid: int, name: str | None,
     def run() -> None:
         target = resolve_target(host, token)
         with Device(target.host, target.token, timeout=timeout) as device:
-            hello = device.handshake()
-            if device.token is None:
-                fail(f"{host} does not reveal its token: it is provisioned already "
-                     "(reset it, or give --token)", EXIT_TOKEN, "TokenError")
-            saved = _save_revealed(device, name, target.host, hello.device_id)
             try:
-                device.send("miIO.config_router", {"ssid": ssid, "passwd": password, "uid": uid})
-            except MiioTimeoutError:
+                saved = provision_device(device, ssid, password, uid,
+                                         keep=lambda found: _save_revealed(found, name))
+            except NotAcknowledged as exc:
                 fail(f"{host} did not acknowledge miIO.config_router; its token is saved as "
-                     f"{saved['name']!r} already: check whether it joined {ssid!r}",
+                     f"{exc.kept['name']!r} already: check whether it joined {ssid!r}",
                      EXIT_UNREACHABLE, "UnreachableError")
         if as_json:
             print_json({**saved, "provisioned": True})
@@ -287,17 +282,12 @@ def provision(host: str, ssid: str, password: str, uid: int, name: str | None,
     run_guarded(run, debug_enabled())
 
 
-def _save_revealed(device: Device, name: str | None, host: str,
-                   device_id: int) -> dict[str, Any]:
+def _save_revealed(found: Revealed, name: str | None) -> dict[str, Any]:
     from pymiio.cli.common import edit_inventory
     from pymiio.inventory import Entry, as_dict
 
-    assert device.token is not None
-    model: str | None = None
-    with contextlib.suppress(MiioTimeoutError):
-        model = device.info().get("model")
     with edit_inventory() as inventory:
-        entry = inventory.add(Entry(name or inventory.name_for(device_id, host), host=host,
-                                    token=device.token.hex, device_id=device_id,
-                                    model=model if isinstance(model, str) else None))
+        entry = inventory.add(Entry(name or inventory.name_for(found.device_id, found.host),
+                                    host=found.host, token=found.token.hex,
+                                    device_id=found.device_id, model=found.model))
     return as_dict(entry, show_token=False)
