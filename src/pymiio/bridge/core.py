@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymiio.bridge import ha
+from pymiio.bridge.feed import Feed
 from pymiio.bridge.options import BrokerAddress
 from pymiio.errors import BridgeError, MiioError, MiioTimeoutError, UsageError
 from pymiio.inventory import Entry
@@ -71,6 +72,8 @@ class Served:
     follower: Follower[Change] | None = None  # this bridge's view of the device's pushes
     draining: bool = False  # a task publishes what the follower holds
     announced: bool = False  # discovery published on the current connection
+    interval: float | None = None  # this device's own poll interval (the config file's)
+    rssi: int | None = None  # miIO.info's ap.rssi when it was described
 
     @property
     def name(self) -> str:
@@ -87,7 +90,9 @@ class Bridge:
                         for e in entries}
         self.client: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pollers: dict[str, asyncio.Task[None]] = {}
         self.connected = asyncio.Event()
+        self.feed = Feed()  # what the bridge does, for the dashboard (bridge/feed.py)
         self._listing_due = False
         self._epoch = 0.0  # when polling started (loop time): the poll grid counts from it
 
@@ -95,12 +100,11 @@ class Bridge:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; then publish offline and return."""
-        self._epoch = asyncio.get_running_loop().time()
-        pollers = [asyncio.create_task(self._poll_forever(served, index))
-                   for index, served in enumerate(self.devices.values())]
+        self.repoll()
         try:
             await self._connection_loop(stop)
         finally:
+            pollers = list(self._pollers.values())
             for task in (*pollers, *self._tasks):
                 task.cancel()
             await asyncio.gather(*pollers, *self._tasks, return_exceptions=True)
@@ -108,6 +112,54 @@ class Bridge:
                 if served.follower is not None:
                     served.follower.close()
             await asyncio.gather(*(s.device.close() for s in self.devices.values()))
+
+    def repoll(self) -> None:
+        """(Re)start polling every device on a fresh grid: at start, and when the interval
+        changed (a poller asleep for the old interval must not sleep it out)."""
+        for task in self._pollers.values():
+            task.cancel()
+        self._epoch = asyncio.get_running_loop().time()
+        self._pollers = {name: asyncio.create_task(self._poll_forever(served, index))
+                         for index, (name, served) in enumerate(self.devices.items())}
+
+    async def serve(self, entry: Entry, interval: float | None = None) -> None:
+        """Serve one more device (or one whose address or token changed) from now on."""
+        old = self.devices.get(entry.name)
+        if old is not None:
+            await self.drop(entry.name, forget=False)
+        timeout = max(0.5, min(5.0, (interval or self.settings.interval) * 0.8))
+        served = Served(entry, AsyncDevice(entry.host or "", entry.token, timeout=timeout),
+                        interval=interval)
+        self.devices[entry.name] = served
+        self._pollers[entry.name] = asyncio.create_task(
+            self._poll_forever(served, len(self.devices) - 1))
+        log.info("%s: served (%s)", entry.name, entry.host)
+        self.feed.emit("served", entry.name)
+        self._list_soon()
+
+    async def drop(self, name: str, forget: bool = True) -> None:
+        """Stop serving a device; ``forget`` also removes what was retained for it (its
+        state, availability and discovery), so Home Assistant drops its entities."""
+        served = self.devices.pop(name, None)
+        task = self._pollers.pop(name, None)
+        if served is None:
+            return
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await served.device.close()
+        if forget:
+            topic = f"{self.settings.base}/{name}"
+            if served.model is not None and served.entry.device_id is not None:
+                who = ha.Identity(name, served.entry.device_id, served.model.model,
+                                  served.firmware, self.settings.base, self.settings.prefix)
+                for config, _ in ha.configs(served.model, who):
+                    await self._publish(config, "", retain=True)
+            for retained in (topic, f"{topic}/availability", f"{topic}/vacuum"):
+                await self._publish(retained, "", retain=True)
+            log.info("%s: no longer served", name)
+            self.feed.emit("dropped", name)
+            self._list_soon()
 
     async def _connection_loop(self, stop: asyncio.Event) -> None:
         import aiomqtt
@@ -120,6 +172,9 @@ class Bridge:
                     delay = 0.5
                     await self._on_connect(client)
                     self.connected.set()
+                    log.info("connected to the broker %s:%d", self.settings.broker.host,
+                             self.settings.broker.port)
+                    self.feed.emit("broker", connected=True)
                     if await self._until_stop_or_disconnect(client, stop):
                         await client.publish(f"{self.settings.base}/bridge/state", OFFLINE,
                                              qos=1, retain=True)
@@ -128,8 +183,10 @@ class Bridge:
                 if getattr(exc, "rc", None) in (4, 5, 134, 135):
                     raise BridgeError(f"the broker refused the credentials: {exc}") from None
                 log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
+                self.feed.emit("broker", connected=False, error=str(exc))
             except aiomqtt.MqttError as exc:
                 log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
+                self.feed.emit("broker", connected=False, error=str(exc))
             finally:
                 self.client = None
                 self.connected.clear()
@@ -207,6 +264,7 @@ class Bridge:
         """Publish if connected; what is retained is republished from memory on reconnect."""
         import aiomqtt
 
+        self.feed.emit("publish", topic=topic, payload=payload)
         client = self.client
         if client is None:
             return
@@ -247,6 +305,8 @@ class Bridge:
     async def _set_online(self, served: Served, online: bool) -> None:
         if served.online is online:
             return
+        if served.online is not None or not online:
+            log.info("%s: %s", served.name, "online again" if online else "offline")
         served.online = online
         await self._publish(f"{self.settings.base}/{served.name}/availability",
                             ONLINE if online else OFFLINE, retain=True)
@@ -259,7 +319,7 @@ class Bridge:
         and their replies arrive together, which costs far less CPU than a wake-up for each
         device (a thousand devices every 10 s: 10 wake-ups a second instead of 100)."""
         loop = asyncio.get_running_loop()
-        interval = self.settings.interval
+        interval = served.interval or self.settings.interval
         offset = int(interval * index / max(1, len(self.devices)) / POLL_TICK) * POLL_TICK
         due = self._epoch + offset
         while True:
@@ -268,24 +328,28 @@ class Bridge:
                 await self.refresh(served)
             except Exception:  # one device's bug never stops the others
                 log.exception("%s: poll failed", served.name)
+            interval = served.interval or self.settings.interval
             due += interval * max(1, math.ceil((loop.time() - due) / interval))
 
     async def refresh(self, served: Served) -> None:
         try:
             model = await self._model(served)
             readings = await served.device.status(model)
-        except MiioTimeoutError:
+        except MiioTimeoutError as exc:
+            self.feed.emit("error", served.name, error=str(exc))
             served.misses += 1
             if served.misses >= self.settings.offline_after:
                 await self._set_online(served, False)
             return
         except MiioError as exc:
             log.info("%s: %s", served.name, exc)
+            self.feed.emit("error", served.name, error=str(exc))
             served.misses += 1
             if served.misses >= self.settings.offline_after:
                 await self._set_online(served, False)
             return
         served.misses = 0
+        self.feed.emit("poll", served.name)
         if not served.announced:  # described while the broker was away
             await self._publish_discovery(served)
         await self._set_online(served, True)
@@ -306,6 +370,9 @@ class Bridge:
         entry, device = served.entry, served.device
         info = await device.info()
         served.firmware = info.get("fw_ver") if isinstance(info.get("fw_ver"), str) else None
+        access_point = info.get("ap")
+        rssi = access_point.get("rssi") if isinstance(access_point, dict) else None
+        served.rssi = rssi if type(rssi) is int else None
         describe = self.settings.describe
         assert describe is not None
         served.model = await asyncio.to_thread(describe_device, entry.model, lambda: info,
@@ -348,6 +415,7 @@ class Bridge:
     def _pushed(self, served: Served) -> None:
         """Pushes arrived: one task publishes them (a flood is published as it drains, not a
         task per push)."""
+        self.feed.emit("push", served.name)
         if not served.draining:
             served.draining = True
             self._spawn(self._drain(served))
@@ -381,20 +449,31 @@ class Bridge:
 
     # -- commands ---------------------------------------------------------------------------
 
-    async def _command(self, topic: str, payload: bytes) -> None:
+    async def command(self, name: str, kind: str, payload: bytes,
+                      source: str = "web") -> dict[str, Any] | None:
+        """A command from elsewhere than MQTT (the dashboard), on the MQTT commands' own path:
+        ``kind`` is ``set``, ``set/<property>``, ``action`` or ``get``."""
+        return await self._command(f"{self.settings.base}/{name}/{kind}", payload, source)
+
+    async def _command(self, topic: str, payload: bytes,
+                       source: str = "mqtt") -> dict[str, Any] | None:
         base = self.settings.base
         parts = topic[len(base) + 1:].split("/")
         served = self.devices.get(parts[0])
         if served is None or len(parts) < 2:
-            return
+            log.warning("command for an unknown device on %s (%s), ignored", _shown(topic),
+                        source)
+            return None
         kind = parts[1]
+        what = f"{'/'.join(parts[1:])} {_shown(payload.decode('utf-8', 'replace').strip(), 200)}"
         request: Any = None
         try:
             request = _payload(payload)
             if kind == "get":
                 await self.refresh(served)
                 await self._publish_state(served, force=True)
-                return
+                log.info("%s: get (%s): ok", served.name, source)
+                return {"status": "ok"}
             model = await self._model(served)
             if kind == "set":
                 values = _set_values(request, parts[2] if len(parts) > 2 else None)
@@ -406,19 +485,22 @@ class Bridge:
                 name, args = _action(request)
                 await served.device.run(model, name, args)
                 self._spawn(self.refresh(served))
-            await self._respond(served, request, None)
+            log.info("%s: %s (%s): ok", served.name, what, source)
+            return await self._respond(served, request, None)
         except MiioError as exc:
-            await self._respond(served, request, str(exc))
+            log.warning("%s: %s (%s): refused: %s", served.name, what, source, exc)
+            return await self._respond(served, request, str(exc))
         except Exception as exc:  # a bug: reported, never fatal
             log.exception("%s: command failed", served.name)
-            await self._respond(served, request, f"internal error: {exc}")
+            return await self._respond(served, request, f"internal error: {exc}")
 
-    async def _respond(self, served: Served, request: Any, error: str | None) -> None:
+    async def _respond(self, served: Served, request: Any, error: str | None) -> dict[str, Any]:
         answer: dict[str, Any] = {"status": "ok"} if error is None else {
             "status": "error", "error": " ".join(error.split())}
         if isinstance(request, dict) and "transaction" in request:
             answer["transaction"] = request["transaction"]
         await self._publish(f"{self.settings.base}/{served.name}/response", json.dumps(answer))
+        return answer
 
 
 def _shown(text: str, limit: int = 120) -> str:

@@ -150,3 +150,16 @@ def with_token_source(target: Target, action: Callable[[], T]) -> T:
     except WrongTokenError as error:
         source = target.token_source or "the device's hello"
         raise WrongTokenError(f"{error} [token from {source}]") from None
+
+
+def complete_device(ctx: click.Context, param: click.Parameter,
+                    incomplete: str) -> list[Any]:
+    """Shell completion (docs/cli.md): the inventory's device names starting with what was
+    typed; nothing (never an error) when the inventory cannot be read."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        names = sorted(Inventory().entries)
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
