@@ -13,7 +13,7 @@ import functools
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymiio.address import is_ipv4
 from pymiio.errors import ClosedError, MiioError, MiioTimeoutError
@@ -26,6 +26,9 @@ from pymiio.protocol import rpc
 from pymiio.protocol.packet import PORT
 from pymiio.protocol.session import Call, Hello, IdSource, RetryPolicy, Session
 from pymiio.protocol.token import Token
+
+if TYPE_CHECKING:
+    from pymiio.lan.sweep import Sweep
 
 
 def make_session(host: str, port: int, token: Token | str | None, timeout: float | None,
@@ -134,6 +137,7 @@ class AsyncDevice(SessionView):
         self._ids_short = getattr(self.session.ids, "short", None) if prepare else None
         self._refill: asyncio.Future[None] | None = None
         self.session.ids_ready = self._ids_ready
+        self._sweep: Sweep | None = None  # the sweep driving a call (lan/sweep.py), if one is
 
     async def __aenter__(self) -> AsyncDevice:
         await self.open()
@@ -189,6 +193,8 @@ class AsyncDevice(SessionView):
         self._state = DeviceState.CLOSED
         self.session.abort(ClosedError(f"{self.session.label}: closed while a call was in flight"))
         self._cancel_timer()
+        if self._sweep is not None:
+            self._sweep.settled(self)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -424,6 +430,8 @@ class AsyncDevice(SessionView):
         """Wake the caller when the call is over, else keep the timer where the session wants."""
         waiter = self._waiter
         if waiter is None or waiter.done():
+            if self._sweep is not None:  # a sweep drives the call: it keeps the timer
+                self._sweep.settled(self)
             return
         call = self.session.call
         if call is None or call.done:
