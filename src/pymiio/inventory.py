@@ -198,8 +198,8 @@ def _entry(name: str, data: Any, error: type[Exception] = ValueError) -> Entry:
         raise error(str(exc)) from None
     if model is not None and (not isinstance(model, str) or len(model) > 128):
         raise error("model is not a short text")
-    if device_id is not None and (type(device_id) is not int or not 0 <= device_id < 2**32):
-        raise error("device_id is not a 32-bit number")
+    if device_id is not None and (type(device_id) is not int or not 0 <= device_id < 2**64):
+        raise error("device_id is not a 64-bit number")
     return Entry(name, host, token, model, device_id)
 
 

@@ -48,3 +48,20 @@ def test_pymiio_parses_what_python_miio_builds(raw: bytes, did: int, stamp: int,
     assert decode_reply(packet.payload) == json.loads(json.dumps(obj))
     # Same header and payload from both: byte-identical packets (python-miio adds a NUL).
     assert build_packet(Token(raw), did, stamp, packet.payload) == data
+
+
+@given(raw_tokens, st.integers(min_value=2**32, max_value=2**63), stamps, objects)
+def test_a_64_bit_device_id_is_the_same_eight_bytes_for_python_miio(
+        raw: bytes, did: int, stamp: int, obj: dict[str, object]) -> None:
+    """python-miio reads the 8 bytes as 'unknown' and a 4-byte id; both halves are pymiio's
+    64-bit id, and what it builds from them parses back to the same id."""
+    data = build_packet(Token(raw), did, stamp, encode_json(obj))
+    header = Message.parse(data, token=raw).header.value
+    assert (header.unknown << 32) | int.from_bytes(header.device_id, "big") == did
+    ts = datetime.datetime.fromtimestamp(stamp, datetime.UTC).replace(tzinfo=None)
+    back = Message.build({
+        "data": {"value": obj},
+        "header": {"value": {"length": 0, "unknown": did >> 32,
+                             "device_id": (did & 0xFFFFFFFF).to_bytes(4, "big"), "ts": ts}},
+        "checksum": 0}, token=raw)
+    assert parse_packet(back, Token(raw)).device_id == did

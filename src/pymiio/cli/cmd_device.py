@@ -80,7 +80,7 @@ def _short(text: str) -> str:
 def info(host: str, show_token: bool, token: str | None, timeout: float, as_json: bool) -> None:
     """Show HOST's miIO.info (HOST is an address or a name from `miio devices`)."""
     def run() -> None:
-        result = _talk(host, token, timeout, lambda device: device.info())
+        result = _talk(host, token, timeout, _info_with_id)
         if not show_token:
             result = mask_result(result)
         if as_json:
@@ -89,6 +89,13 @@ def info(host: str, show_token: bool, token: str | None, timeout: float, as_json
             print_mapping(result, title=f"{host}")
 
     run_guarded(run, debug_enabled())
+
+
+def _info_with_id(device: Device) -> dict[str, Any]:
+    """``miIO.info`` with the device id of the hello in front (64 bits on newer firmware)."""
+    info = device.info()
+    hello = device.hello
+    return {"device_id": hello.device_id, **info} if hello is not None else info
 
 
 @click.command()

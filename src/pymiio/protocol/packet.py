@@ -1,8 +1,13 @@
 """The miIO packet: a 32-byte header and an encrypted payload.
 
-``magic(2) length(2) unknown(4) device_id(4) stamp(4) checksum(16) data(n)``, big-endian.
+``magic(2) length(2) device_id(8) stamp(4) checksum(16) data(n)``, big-endian.
 The checksum is MD5 over the packet with the token in the checksum slot; a hello (and its reply)
 is the bare 32-byte header, whose checksum slot carries a revealed token or a placeholder.
+
+The 8 bytes after the length are one 64-bit device id, as Xiaomi's own LAN code reads them
+(``>HHQI16s``); older firmware fills the first 4 with zeros (the "unknown" field of older
+descriptions) and a 32-bit id, which is the same number. Requests carry the 8 bytes back as
+the device sent them, so ids above 2**32 work.
 """
 
 from __future__ import annotations
@@ -19,21 +24,23 @@ MAGIC: Final = 0x2131
 HEADER_SIZE: Final = 32
 PORT: Final = 54321
 HELLO_UNKNOWN: Final = 0xFFFFFFFF
-_HEAD: Final = struct.Struct(">HHIII")
-_HEADER: Final = struct.Struct(">HHIII16s")
+MAX_DEVICE_ID: Final = 2**64 - 1
+_HEAD: Final = struct.Struct(">HHQI")
+_HEADER: Final = struct.Struct(">HHQI16s")
 HELLO: Final = bytes.fromhex("21310020" + "ff" * 28)
 MAX_DATAGRAM: Final = 65507  # the largest UDP payload over IPv4
 
 
 class DeviceIdHalves:
-    """The two halves of a device id that the original tool shows as type and serial."""
+    """The two halves of a (32-bit) device id that the original tool shows as type and serial;
+    of a 64-bit id, the halves of its low 32 bits."""
 
     __slots__ = ()
     device_id: int
 
     @property
     def device_type(self) -> int:
-        return self.device_id >> 16
+        return (self.device_id >> 16) & 0xFFFF
 
     @property
     def serial(self) -> int:
@@ -50,13 +57,17 @@ class Packet(DeviceIdHalves):
 
     magic: int
     length: int
-    unknown: int
-    device_id: int
+    device_id: int  # all 8 bytes after the length
     stamp: int
     checksum: bytes
     data: bytes
     payload: bytes | None = None
     checksum_ok: bool | None = None
+
+    @property
+    def unknown(self) -> int:
+        """The first 4 of the id's 8 bytes (0 from older firmware, ff in a client's hello)."""
+        return self.device_id >> 32
 
     @property
     def is_hello(self) -> bool:
@@ -84,7 +95,7 @@ def hello_packet() -> bytes:
 def hello_reply(device_id: int, stamp: int, token: Token | None) -> bytes:
     """A device's answer to a hello; ``token=None`` hides it behind ff bytes."""
     slot = token.raw if token is not None else b"\xff" * 16
-    return _HEADER.pack(MAGIC, HEADER_SIZE, 0, device_id, stamp & 0xFFFFFFFF, slot)
+    return _HEADER.pack(MAGIC, HEADER_SIZE, device_id, stamp & 0xFFFFFFFF, slot)
 
 
 def build_packet(token: Token, device_id: int, stamp: int, payload: bytes) -> bytes:
@@ -93,7 +104,7 @@ def build_packet(token: Token, device_id: int, stamp: int, payload: bytes) -> by
     if HEADER_SIZE + len(data) > MAX_DATAGRAM:
         raise PayloadError(f"the command is too large for one datagram ({len(payload)} bytes of "
                            f"JSON; a miIO packet holds at most {MAX_DATAGRAM - HEADER_SIZE - 16})")
-    head = _HEAD.pack(MAGIC, HEADER_SIZE + len(data), 0, device_id, stamp & 0xFFFFFFFF)
+    head = _HEAD.pack(MAGIC, HEADER_SIZE + len(data), device_id, stamp & 0xFFFFFFFF)
     return head + hashlib.md5(head + token.raw + data).digest() + data
 
 
@@ -106,19 +117,19 @@ def parse_packet(data: bytes, token: Token | None = None, *, verify: bool = True
     size = len(data)
     if size < HEADER_SIZE:
         raise ProtocolError(f"packet too short: {size} bytes, a miIO header alone is 32")
-    magic, length, unknown, device_id, stamp, checksum = _HEADER.unpack_from(data)
+    magic, length, device_id, stamp, checksum = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise ProtocolError(f"not a miIO packet: magic is 0x{magic:04x}, expected 0x2131")
     if length != size:
         raise ProtocolError(f"length field says {length} bytes but the packet has {size}")
     body = bytes(data[HEADER_SIZE:])
     if token is None or length == HEADER_SIZE:
-        return Packet(magic, length, unknown, device_id, stamp, checksum, body)
+        return Packet(magic, length, device_id, stamp, checksum, body)
     expected = hashlib.md5(bytes(data[:16]) + token.raw + body).digest()
     if expected != checksum:
         if verify:
             raise ChecksumError(
                 f"checksum mismatch for device {device_id}: the token is probably wrong")
-        return Packet(magic, length, unknown, device_id, stamp, checksum, body, None, False)
-    return Packet(magic, length, unknown, device_id, stamp, checksum, body,
+        return Packet(magic, length, device_id, stamp, checksum, body, None, False)
+    return Packet(magic, length, device_id, stamp, checksum, body,
                   token.decrypt(body), True)

@@ -176,7 +176,8 @@ class SimulatedDevice:
         raise Refused(-32601, "Method not found.")
 
     def info(self) -> dict[str, Any]:
-        mac = ":".join(f"{b:02X}" for b in (0x78, 0x11, *self.device_id.to_bytes(4, "big")))
+        low = (self.device_id & 0xFFFFFFFF).to_bytes(4, "big")
+        mac = ":".join(f"{b:02X}" for b in (0x78, 0x11, *low))
         return {
             "life": self.uptime(self.now),
             "model": self.profile.model,
