@@ -114,13 +114,9 @@ def _print_table(found: list[DiscoveredDevice]) -> None:
 
 def _save(found: list[DiscoveredDevice]) -> None:
     """Devices that reveal their token go to the inventory, in one locked write."""
-    from pymiio.cli.common import edit_inventory, report_merge
+    from pymiio.cli.common import save_found
     from pymiio.inventory import Entry
 
-    with edit_inventory() as inventory:
-        for device in found:
-            if device.token is not None:
-                name = inventory.name_for(device.device_id, device.ip)
-                report_merge(name, inventory.merge_found(Entry(
-                    name, host=device.ip, token=device.token.hex, model=device.model,
-                    device_id=device.device_id)))
+    save_found((None, Entry("", host=device.ip, token=device.token.hex, model=device.model,
+                            device_id=device.device_id))
+               for device in found if device.token is not None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,30 +55,13 @@ def extract(path: Path, password: str | None, save: bool, as_json: bool) -> None
 
 
 def _save(records: list[TokenRecord]) -> None:
-    from pymiio.cli.common import edit_inventory, report_merge, warn
-    from pymiio.errors import InventoryError
+    from pymiio.cli.common import save_found
     from pymiio.inventory import Entry
 
-    with edit_inventory() as inventory:
-        for record in records:
-            name = _name(record.name) or inventory.name_for(record.device_id, record.ip)
-            host = record.ip if record.ip and is_ipv4(record.ip) else None
-            try:
-                outcome = inventory.merge_found(Entry(
-                    name, host=host, token=record.token.hex, model=record.model,
-                    device_id=record.device_id))
-            except InventoryError as exc:
-                warn(f"not saved: {exc}")
-                continue
-            report_merge(name, outcome)
-
-
-def _name(text: str | None) -> str | None:
-    """A device name from the app's display name: ``Kitchen plug`` -> ``kitchen-plug``."""
-    if not text:
-        return None
-    slug = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.")[:64]
-    return slug or None
+    save_found((record.name, Entry("", host=record.ip if record.ip and is_ipv4(record.ip)
+                                   else None, token=record.token.hex, model=record.model,
+                                   device_id=record.device_id))
+               for record in records)
 
 
 @tokens.command("cloud")
@@ -182,20 +164,12 @@ def _countdown(left: float) -> None:
 
 
 def _save_cloud(found: list[Any]) -> None:
-    from pymiio.cli.common import edit_inventory, report_merge, warn
-    from pymiio.errors import InventoryError
+    from pymiio.cli.common import save_found
     from pymiio.inventory import Entry
 
-    with edit_inventory() as inventory:
-        for device in found:
-            if device.ble_key or device.parent_id or not device.ip or not device.did.isdigit():
-                continue  # BLE and gateway sub-devices have no miIO token of their own
-            name = _name(device.name) or inventory.name_for(int(device.did), device.ip)
-            try:
-                outcome = inventory.merge_found(Entry(name, host=device.ip, token=device.token,
-                                                      model=device.model,
-                                                      device_id=int(device.did)))
-            except InventoryError as exc:
-                warn(f"not saved: {exc}")
-                continue
-            report_merge(name, outcome)
+    # BLE and gateway sub-devices have no miIO token of their own.
+    save_found((device.name, Entry("", host=device.ip, token=device.token, model=device.model,
+                                   device_id=int(device.did)))
+               for device in found
+               if not (device.ble_key or device.parent_id or not device.ip
+                       or not device.did.isdigit()))

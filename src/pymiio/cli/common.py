@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -93,6 +94,33 @@ def edit_inventory() -> Iterator[Inventory]:
         for note in inventory.notes:
             warn(note)
         yield inventory
+
+
+def save_found(found: Iterable[tuple[str | None, Entry]]) -> None:
+    """Devices that discovery, token recovery or the cloud found, merged into the inventory in
+    one locked write. Each is ``(the app's name for it or None, its entry)``; it is saved under
+    that name made a slug, else under the name its id already has, else ``device-<id>``. A
+    stored token is kept (a conflict is a warning); an entry the inventory refuses is skipped
+    with a warning."""
+    from pymiio.errors import InventoryError
+
+    with edit_inventory() as inventory:
+        for label, entry in found:
+            entry.name = slug(label) or inventory.name_for(entry.device_id, entry.host)
+            try:
+                outcome = inventory.merge_found(entry)
+            except InventoryError as exc:
+                warn(f"not saved: {exc}")
+                continue
+            report_merge(entry.name, outcome)
+
+
+def slug(text: str | None) -> str | None:
+    """A device name from the app's display name: ``Kitchen plug`` -> ``kitchen-plug``."""
+    if not text:
+        return None
+    name = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.")[:64]
+    return name or None
 
 
 def report_merge(name: str, outcome: str) -> None:
