@@ -13,6 +13,7 @@ from pymiio.cli.common import json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import print_json, print_table
+from pymiio.cloud import REGIONS
 from pymiio.tokens.records import TokenRecord
 
 
@@ -69,7 +70,7 @@ def _save(records: list[TokenRecord]) -> None:
 @click.option("--password", help="Its password (asked without echo when not given).")
 @click.option("--qr", is_flag=True, help="Log in by scanning a QR code with the Mi Home app.")
 @click.option("--region", default="all", show_default=True,
-              type=click.Choice(["all", "cn", "de", "us", "ru", "tw", "sg", "in", "i2"]),
+              type=click.Choice(["all", *REGIONS]),
               help="Server region to list.")
 @click.option("--save", is_flag=True, help="Add the LAN devices to the device inventory.")
 @click.option("--show-tokens", is_flag=True, help="Show whole tokens instead of masked ones.")
@@ -81,7 +82,6 @@ def cloud(username: str | None, password: str | None, qr: bool, region: str, sav
     Xiaomi and nowhere else). Captcha and verification-code answers are read from the
     terminal, or line by line from standard input when it is not one."""
     from pymiio.cloud import flow
-    from pymiio.cloud.api import REGIONS
 
     def run() -> None:
         if logout:

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
+from pymiio.cloud import REGIONS as REGIONS  # where the app API's regions are said
 from pymiio.cloud.account import CloudLogin
 from pymiio.cloud.signing import decrypt_response, encrypt_params, nonce
 from pymiio.errors import CloudError, ExpiredSession
 
-REGIONS = ("cn", "de", "us", "ru", "tw", "sg", "in", "i2")
 TIMEOUT = 15.0
 PAGE = 200
 MAX_PAGES = 50
