@@ -135,7 +135,7 @@ async def test_topics_state_discovery_and_commands(broker: Broker) -> None:
                                   all(d["model"] for d in s["pymiio/bridge/devices"]) and
                                   s["pymiio/bridge/devices"])
         assert {d["name"]: d["model"] for d in devices} == {
-            "plug": "chuangmi.plug.m1", "purifier": "zhimi.airpurifier.ma4",
+            "plug": "chuangmi.plug.m1", "purifier": "pymiio.airpurifier.v1",
             "vacuum": "roborock.vacuum.s5", "bulb": "philips.light.bulb"}
 
         # Home Assistant discovery, by kind

@@ -93,7 +93,7 @@ def test_devices_add_asks_the_device_for_its_model_and_id(
         fleet: list[SimulatedDevice]) -> None:  # 13.17
     added = miio("devices", "add", "purifier", "--host", PURIFIER, "--token", TOKEN, "--json")
     entry = added.json()
-    assert entry["model"] == "zhimi.airpurifier.ma4" or entry["model"]
+    assert entry["model"] == "pymiio.airpurifier.v1"
     assert entry["device_id"] == fleet[1].device_id and entry["token"] == "2b00…33cf"
     silent = miio("devices", "add", "gone", "--host", f"{NET}.90.99", "--token", TOKEN,
                   "--timeout", "0.3")

@@ -58,7 +58,7 @@ def test_broadcast_with_bind_and_mdns_across_a_bridge() -> None:
             by_mdns = _discover(net.run(client, sys.executable, "-c", DISCOVER, "mdns",
                                         client_ip, "4"))
             assert sorted(d["ip"] for d in by_mdns) == sorted(a for _, a in device_hosts)
-            assert {d["model"] for d in by_mdns} == {"zhimi.airpurifier.ma4"}
+            assert {d["model"] for d in by_mdns} == {"pymiio.airpurifier.v1"}
             assert all("hello" in d["sources"] and d["stamp"] for d in by_mdns)
         finally:
             for sim in sims:

@@ -31,7 +31,7 @@ from pymiio.bridge.feed import Feed
 from pymiio.bridge.options import BrokerAddress
 from pymiio.errors import BridgeError, MiioError, MiioTimeoutError, UsageError
 from pymiio.inventory import Entry
-from pymiio.knowledge.lookup import describe_device
+from pymiio.knowledge.lookup import describe_device, describe_soon
 from pymiio.knowledge.model import DeviceModel
 from pymiio.knowledge.operations import Change, Reading, Subscription, Tracker, subscribe_request
 from pymiio.lan.client import AsyncDevice
@@ -375,8 +375,8 @@ class Bridge:
         served.rssi = rssi if type(rssi) is int else None
         describe = self.settings.describe
         assert describe is not None
-        served.model = await asyncio.to_thread(describe_device, entry.model, lambda: info,
-                                               by_model=describe)
+        served.model = await describe_soon(describe_device, entry.model, lambda: info,
+                                           by_model=describe)
         hello = device.hello
         if entry.device_id is None and hello is not None:
             entry.device_id = hello.device_id

@@ -54,14 +54,16 @@ def import_spec(file: Path, model: str, as_json: bool) -> None:
 @click.argument("model_or_file")
 @json_option
 def show(model_or_file: str, as_json: bool) -> None:
-    """Services, properties (format, access, unit, range or list) and actions of a model in
-    the cache, or of a spec file."""
-    from pymiio.knowledge.spec_store import SpecStore, load_spec_file
+    """Services, properties (format, access, unit, range or list) and actions of a model (its
+    entry in the catalogue of classic devices, else its spec from the cache or miot-spec.org),
+    or of a spec file."""
+    from pymiio.knowledge.lookup import describe
+    from pymiio.knowledge.spec_store import load_spec_file
 
     def run() -> None:
         path = Path(model_or_file)
         parsed = (load_spec_file(path, path.stem) if path.suffix == ".json" or path.exists()
-                  else SpecStore().load(model_or_file))
+                  else describe(model_or_file))
         if as_json:
             print_json(as_data(parsed))
         else:

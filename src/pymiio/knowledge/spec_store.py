@@ -4,8 +4,16 @@
 (``/miot-spec-v2/instances?status=all``: a ``released`` entry wins over newer debug or preview
 ones, otherwise the highest version) and downloads ``/miot-spec-v2/instance?type=URN``. The base
 URL is ``PYMIIO_MIOT_SPEC_URL`` when set (tests point it at a stand-in server on loopback).
-Once cached, a model needs no network again. Every request has a bounded timeout, and a server
-that answers 404, 500 or garbage is a one-line SpecError.
+Once cached, a model needs no network again. Every request has an overall deadline and a cap on
+its decoded size (:mod:`pymiio.bounded_http`), and a server that answers 404, 500, garbage, a
+dribble or a gzip bomb is a one-line SpecError. Concurrent fetches of one model (the bridge
+describing many devices of it) share one download.
+
+Model names are checked before they become file names (``vendor.kind.version``: letters,
+digits, ``-`` and ``_`` between dots); the instances list is kept as ``_instances.json``,
+which no model name can be. The specs shipped in ``knowledge/specs/`` were made up for the
+simulator: they carry model names of their own (``pymiio.…``, which no real device reports)
+and are never read for any other model.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -26,14 +35,24 @@ DEFAULT_URL: Final = "https://miot-spec.org"
 TIMEOUT: Final = 10.0
 INSTANCES_LIFETIME: Final = 7 * 24 * 3600
 MAX_INSTANCES: Final = 64 * 1024 * 1024
-_MODEL: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+MAX_REDIRECTS: Final = 5
+_MODEL: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)+")
 _PACKAGED: Final = Path(__file__).with_name("specs")
+SIMULATED: Final = "pymiio."  # the prefix of the made-up specs' model names
+INSTANCES_FILE: Final = "_instances.json"  # no model name starts with "_"
+_locks: dict[tuple[Path, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
 
 
 def check_model(model: str) -> str:
-    if not _MODEL.fullmatch(model):
+    if len(model) > 128 or not _MODEL.fullmatch(model):
         raise SpecError(f"not a model name: {model[:60]!r} (like zhimi.airpurifier.mb3)")
     return model
+
+
+def _lock(directory: Path, name: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault((directory, name), threading.Lock())
 
 
 def choose_urn(instances: Any, model: str) -> str:
@@ -72,15 +91,20 @@ class SpecStore:
         return self.directory / f"{check_model(model)}.json"
 
     def cached(self, model: str) -> DeviceModel | None:
-        """The cached spec, else a spec shipped with pymiio (the simulator's), else None."""
-        for path in (self.path(model), _PACKAGED / f"{model}.json"):
-            if path.is_file():
-                return parse_spec_text(_read(path), model)
-        return None
+        """The cached spec, else None. A made-up spec shipped for the simulator answers only
+        for its own ``pymiio.…`` model name, never for a real model."""
+        path = self.path(model)
+        if not path.is_file() and model.startswith(SIMULATED):
+            path = _PACKAGED / f"{model}.json"
+        return parse_spec_text(_read(path), model) if path.is_file() else None
 
     def load(self, model: str) -> DeviceModel:
-        """Cached, else fetched (and cached)."""
-        return self.cached(model) or self.fetch(model)
+        """Cached, else fetched (and cached); parallel loads of one model fetch once."""
+        found = self.cached(model)
+        if found is not None:
+            return found
+        with _lock(self.directory, model):
+            return self.cached(model) or self.fetch(model)
 
     def fetch(self, model: str) -> DeviceModel:
         check_model(model)
@@ -104,7 +128,11 @@ class SpecStore:
         return False
 
     def _instances(self) -> Any:
-        path = self.directory / "instances.json"
+        with _lock(self.directory, INSTANCES_FILE):
+            return self._instances_locked()
+
+    def _instances_locked(self) -> Any:
+        path = self.directory / INSTANCES_FILE
         try:
             fresh = time.time() - path.stat().st_mtime < INSTANCES_LIFETIME
         except OSError:
@@ -124,24 +152,16 @@ class SpecStore:
         return document
 
     def _get(self, path: str, params: dict[str, str], limit: int) -> bytes:
-        import httpx
+        """One GET (a few redirects followed) within the timeout overall, at most ``limit``
+        decoded bytes."""
+        from pymiio.bounded_http import Fetcher
 
         url = f"{self.base_url}{path}"
-        try:
-            with httpx.Client(timeout=self.timeout, follow_redirects=True) as client, \
-                    client.stream("GET", url, params=params) as response:
-                if response.status_code != 200:
-                    raise SpecError(f"{url} answered HTTP {response.status_code}")
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise SpecError(f"{url} sent more than {limit} bytes")
-                return bytes(body)
-        except httpx.TimeoutException:
-            raise SpecError(f"{url} did not answer within {self.timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise SpecError(f"cannot fetch {url}: {exc}") from None
+        with Fetcher(SpecError, timeout=self.timeout, limit=limit, what=url) as fetcher:
+            answer = fetcher.get_following(url, MAX_REDIRECTS, params=params)
+        if answer.status != 200:
+            raise SpecError(f"{url} answered HTTP {answer.status}")
+        return answer.body
 
     def _save(self, path: Path, data: bytes | str) -> None:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data

@@ -57,9 +57,10 @@ BUILTIN: dict[str, Profile] = {
                "error_code": 0, "in_cleaning": 0, "in_returning": 0, "in_fresh_state": 1,
                "dnd_enabled": 0, "map_present": 1, "lab_status": 1, "msg_ver": 2, "msg_seq": 0,
                "water_box_status": 0, "lock_status": 0}),
-    # Spec-driven (knowledge/specs/zhimi.airpurifier.ma4.json); these are starting values.
+    # Spec-driven by a spec made up for the simulator (knowledge/specs/pymiio.airpurifier.v1
+    # .json), under a model name of its own that no real device reports; starting values.
     "airpurifier": Profile(
-        model="zhimi.airpurifier.ma4", family="miot",
+        model="pymiio.airpurifier.v1", family="miot",
         miot=_miot({(2, 1): (True, True),    # power
                     (2, 4): (1, True),       # mode
                     (3, 4): (12, False),     # pm2.5
