@@ -13,7 +13,7 @@ import functools
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pymiio.address import is_ipv4
 from pymiio.errors import ClosedError, MiioError, MiioTimeoutError
@@ -27,8 +27,12 @@ from pymiio.protocol.packet import PORT
 from pymiio.protocol.session import Call, Hello, IdSource, RetryPolicy, Session
 from pymiio.protocol.token import Token
 
-if TYPE_CHECKING:
-    from pymiio.lan.sweep import Sweep
+
+class Driver(Protocol):
+    """Something that drives this device's calls from outside (lan/sweep.py's Sweep): told
+    whenever a datagram or a timer moved the device's call on."""
+
+    def settled(self, device: AsyncDevice) -> None: ...
 
 
 def make_session(host: str, port: int, token: Token | str | None, timeout: float | None,
@@ -137,7 +141,7 @@ class AsyncDevice(SessionView):
         self._ids_short = getattr(self.session.ids, "short", None) if prepare else None
         self._refill: asyncio.Future[None] | None = None
         self.session.ids_ready = self._ids_ready
-        self._sweep: Sweep | None = None  # the sweep driving a call (lan/sweep.py), if one is
+        self._sweep: Driver | None = None  # the sweep driving a call (lan/sweep.py), if one is
 
     async def __aenter__(self) -> AsyncDevice:
         await self.open()
