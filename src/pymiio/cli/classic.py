@@ -19,7 +19,7 @@ from pymiio import __version__
 from pymiio.cli.common import Seconds
 from pymiio.cli.debug_log import setup_debug_logging
 from pymiio.cli.errors import EXIT_USAGE, fail, run_cli, run_guarded, set_debug
-from pymiio.cli.output import print_json
+from pymiio.cli.output import print_json, say
 from pymiio.protocol.message import outside_strings
 
 
@@ -124,7 +124,7 @@ def _device(ip: str, token: str | None, info: bool, message: dict[str, Any] | No
         if info:
             for key, value in mask_result(device.info()).items():
                 shown = value if isinstance(value, str | int | float) else json.dumps(value)
-                click.echo(f"{key}: {shown}")
+                say(f"{key}: {shown}")
         if message is None:
             return
         reply = device.send_raw(message)

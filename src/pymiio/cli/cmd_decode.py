@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from pymiio.capture.decode import (
 )
 from pymiio.cli.common import json_option
 from pymiio.cli.errors import EXIT_USAGE, debug_enabled, fail, run_guarded
-from pymiio.cli.output import finite, print_json, print_table
+from pymiio.cli.output import json_text, print_json, print_table, say, visible
 from pymiio.protocol.token import Token
 
 
@@ -81,9 +80,9 @@ def show_packet(record: dict[str, Any]) -> None:
         rows.append(("revealed token", record["revealed_token"]))
     print_table(None, ("field", "value"), rows)
     if record["payload"] is not None:
-        click.echo(pretty_payload(record["payload"]))
+        sys.stdout.write(visible(pretty_payload(record["payload"]), keep_newlines=True) + "\n")
     if record["payload_error"]:
-        click.echo(f"warning: {record['payload_error']}", err=True)
+        say(f"warning: {record['payload_error']}", err=True)
 
 
 def _stream_json(records: Iterator[dict[str, Any]], devices: list[DeviceSummary]) -> None:
@@ -96,7 +95,7 @@ def _stream_json(records: Iterator[dict[str, Any]], devices: list[DeviceSummary]
 
 
 def _compact(record: dict[str, Any]) -> str:
-    return json.dumps(finite(record), ensure_ascii=False, default=str, allow_nan=False)
+    return json_text(record)
 
 
 def _stream_lines(records: Iterator[dict[str, Any]], devices: list[DeviceSummary]) -> None:
@@ -105,13 +104,13 @@ def _stream_lines(records: Iterator[dict[str, Any]], devices: list[DeviceSummary
     for item in records:
         detail = item.get("note") or ""
         if item.get("payload") is not None:
-            detail = json.dumps(finite(item["payload"]), ensure_ascii=False)
+            detail = json_text(item["payload"])
         elif item.get("checksum_ok") is False:
             detail = "no token fits"
         elif item.get("revealed_token"):
             detail = f"token revealed: {item['revealed_token']}"
-        write(f"{item['time']:.6f}  {item.get('source', ''):>21}  "
-              f"{item.get('destination', ''):<21}  {item.get('direction', ''):<11}  "
-              f"{item['kind']:<11}  {detail}\n")
+        write(visible(f"{item['time']:.6f}  {item.get('source', ''):>21}  "
+                      f"{item.get('destination', ''):<21}  {item.get('direction', ''):<11}  "
+                      f"{item['kind']:<11}  {detail}") + "\n")
     print_table("devices", ("address", "device id", "packets", "decoded"), [
         (d.ip, d.device_id, d.packets, "yes" if d.decoded else "no") for d in devices])

@@ -9,7 +9,7 @@ import click
 from pymiio.cli.common import Seconds, edit_inventory, json_option, load_inventory, warn
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.main import SuggestingGroup
-from pymiio.cli.output import print_json, print_table
+from pymiio.cli.output import print_json, print_table, say
 from pymiio.inventory import Entry, Inventory, as_dict
 
 
@@ -46,8 +46,8 @@ def add(name: str, host: str | None, token: str | None, model: str | None, no_ch
         if as_json:
             print_json(as_dict(entry, show_token=False))
         else:
-            click.echo(f"saved {entry.name}"
-                       + (f" ({entry.model}, id {entry.device_id})" if entry.model else ""))
+            say(f"saved {entry.name}"
+                + (f" ({entry.model}, id {entry.device_id})" if entry.model else ""))
 
     run_guarded(run, debug_enabled())
 
@@ -98,7 +98,7 @@ def remove(name: str, as_json: bool) -> None:
         if as_json:
             print_json({"removed": name})
         else:
-            click.echo(f"removed {name}")
+            say(f"removed {name}")
 
     run_guarded(run, debug_enabled())
 

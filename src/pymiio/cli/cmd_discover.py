@@ -10,7 +10,7 @@ import click
 
 from pymiio.cli.common import Seconds, json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
-from pymiio.cli.output import console, print_json
+from pymiio.cli.output import console, literal, print_json
 from pymiio.lan.discovery import DiscoveredDevice
 from pymiio.lan.discovery import discover as discover_devices
 
@@ -104,7 +104,7 @@ def _table(found: list[DiscoveredDevice]) -> Any:
     for column in COLUMNS:
         table.add_column(column)
     for device in found:
-        table.add_row(*_row(device))
+        table.add_row(*(literal(cell) for cell in _row(device)))
     return table
 
 

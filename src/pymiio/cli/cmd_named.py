@@ -6,7 +6,6 @@ model given with ``--model``, stored in the inventory, or reported by ``miIO.inf
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ import click
 from pymiio.cli.cmd_device import talk
 from pymiio.cli.common import Seconds, Target, device_options, json_option
 from pymiio.cli.errors import EXIT_DEVICE, debug_enabled, fail, run_guarded
-from pymiio.cli.output import finite, print_json, print_table
+from pymiio.cli.output import json_text, print_json, print_table, say
 from pymiio.knowledge.model import DeviceModel
 from pymiio.knowledge.operations import Reading
 from pymiio.lan.sync import Device
@@ -52,7 +51,7 @@ def describe(device: Device, target: Target, model: str | None,
 def _entry_line(reading: Reading) -> str:
     if reading.error is not None:
         return reading.error
-    shown = json.dumps(finite(reading.value), ensure_ascii=False)
+    shown = json_text(reading.value)
     if reading.text:
         shown = f"{reading.text} ({shown})"
     unit = reading.prop.unit
@@ -102,7 +101,7 @@ def get_values(device: str, names: tuple[str, ...], model: str | None,
             print_json([r.as_dict() for r in readings])
         else:
             for reading in readings:
-                click.echo(f"{reading.prop.name}: {_entry_line(reading)}")
+                say(f"{reading.prop.name}: {_entry_line(reading)}")
         errors = [f"{r.prop.name}: {r.error}" for r in readings if r.error]
         if errors:
             fail("; ".join(errors), EXIT_DEVICE, "DeviceError")
@@ -152,7 +151,7 @@ def action(device: str, action_name: str, args: tuple[str, ...], model: str | No
             print_json(result)
         else:
             for key, value in result["out"].items():
-                click.echo(f"{key}: {json.dumps(finite(value), ensure_ascii=False)}")
+                say(f"{key}: {json_text(value)}")
             if not result["out"]:
                 click.echo("ok")
 
@@ -182,8 +181,7 @@ def watch(device: str, interval: float, count: int | None, model: str | None,
                 _line(change.as_dict())
             else:
                 text = f" ({change.text})" if change.text else ""
-                click.echo(f"{change.name}: {json.dumps(finite(change.value))}{text}"
-                           f"  [{change.source}]")
+                say(f"{change.name}: {json_text(change.value)}{text}  [{change.source}]")
             if count is not None and seen >= count:
                 return
 
@@ -197,5 +195,5 @@ def watch(device: str, interval: float, count: int | None, model: str | None,
 
 
 def _line(entry: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(finite(entry), ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(entry) + "\n")
     sys.stdout.flush()

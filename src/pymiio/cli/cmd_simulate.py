@@ -13,6 +13,7 @@ import click
 
 from pymiio.cli.common import Seconds
 from pymiio.cli.errors import debug_enabled, run_guarded
+from pymiio.cli.output import say
 from pymiio.simulator import BUILTIN, QUIRKS, Simulator, make_devices
 from pymiio.simulator.config import build_faults, load_config
 from pymiio.simulator.profiles import Profile
@@ -132,5 +133,4 @@ def _ready(simulator: Simulator, as_json: bool) -> None:
         token_text = f" token {tokens[0]}" if len(tokens) == 1 else " (random tokens: use --json)"
         line = (f"ready: {len(devices)} simulated device(s) ({', '.join(models)}) on {where} "
                 f"port {simulator.port}{token_text}")
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    say(line)

@@ -10,7 +10,7 @@ import click
 from pymiio.cli.common import json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.main import SuggestingGroup
-from pymiio.cli.output import print_json, print_table
+from pymiio.cli.output import print_json, print_table, say
 from pymiio.knowledge.model import DeviceModel
 
 
@@ -102,5 +102,5 @@ def _summary(parsed: DeviceModel, path: str, as_json: bool) -> None:
         print_json({"model": parsed.model, "urn": parsed.urn, "path": path,
                     "properties": len(parsed.properties), "actions": len(parsed.actions)})
     else:
-        click.echo(f"{parsed.model}: {len(parsed.properties)} properties, "
-                   f"{len(parsed.actions)} actions ({parsed.urn}) -> {path}")
+        say(f"{parsed.model}: {len(parsed.properties)} properties, "
+            f"{len(parsed.actions)} actions ({parsed.urn}) -> {path}")

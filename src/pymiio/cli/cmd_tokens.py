@@ -12,7 +12,7 @@ from pymiio.address import is_ipv4
 from pymiio.cli.common import json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.main import SuggestingGroup
-from pymiio.cli.output import print_json, print_table
+from pymiio.cli.output import print_json, print_table, say
 from pymiio.cloud import REGIONS
 from pymiio.tokens.records import TokenRecord
 
@@ -50,7 +50,7 @@ def extract(path: Path, password: str | None, save: bool, as_json: bool) -> None
                         [(r.name, r.model, r.ip, r.mac, r.device_id, r.token.hex)
                          for r in records])
         for note in found.notes:
-            click.echo(f"note: {note}", err=True)
+            say(f"note: {note}", err=True)
 
     run_guarded(run, debug_enabled())
 
@@ -93,7 +93,7 @@ def cloud(username: str | None, password: str | None, qr: bool, region: str, sav
         found = flow.fetch_devices(regions, lambda: _login(username, password, qr, asker),
                                    notes)
         for note in notes:
-            click.echo(f"note: {note}", err=True)
+            say(f"note: {note}", err=True)
         if save:
             _save_cloud(found)
         if as_json:
@@ -113,7 +113,7 @@ class _Terminal:
         return str(click.prompt(question, hide_input=secret))
 
     def tell(self, text: str) -> None:
-        click.echo(text, err=True)
+        say(text, err=True)
 
 
 class _Lines:
@@ -128,7 +128,7 @@ class _Lines:
         return line.rstrip("\r\n")
 
     def tell(self, text: str) -> None:
-        click.echo(text, err=True)
+        say(text, err=True)
 
 
 def _asker() -> _Terminal | _Lines:
@@ -154,7 +154,7 @@ def _show_qr(url: str) -> None:
                "logged in to it):", err=True)
     if sys.stderr.isatty():
         segno.make(url, error="m").terminal(out=sys.stderr, compact=True)
-    click.echo(url, err=True)
+    say(url, err=True)
 
 
 def _countdown(left: float) -> None:

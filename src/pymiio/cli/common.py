@@ -20,6 +20,7 @@ import click
 
 from pymiio.address import check_host, is_ipv4
 from pymiio.cli.errors import set_json_errors
+from pymiio.cli.output import say
 from pymiio.errors import AddressError, WrongTokenError
 from pymiio.inventory import Entry, Inventory
 
@@ -76,7 +77,7 @@ class Target:
 
 def warn(message: str) -> None:
     """A one-line warning on stderr (results stay alone on stdout)."""
-    click.echo(f"warning: {' '.join(message.split())}", err=True)
+    say(f"warning: {' '.join(message.split())}", err=True)
 
 
 def load_inventory() -> Inventory:
@@ -129,7 +130,7 @@ def report_merge(name: str, outcome: str) -> None:
         warn(f"kept the stored token of {name!r}: the device found claims its id with another "
              "token (an impostor, or a reset device: update it with miio devices add)")
     else:
-        click.echo(f"{outcome} {name}", err=True)
+        say(f"{outcome} {name}", err=True)
 
 
 def resolve_target(name_or_host: str, token: str | None) -> Target:

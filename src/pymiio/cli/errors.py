@@ -81,7 +81,9 @@ def fail(message: str, code: int = EXIT_USAGE, kind: str = "UsageError") -> NoRe
         sys.stderr.write(json.dumps({"error": {"message": line, "type": kind,
                                                "exit_code": code}}) + "\n")
     else:
-        sys.stderr.write(f"error: {line}\n")
+        from pymiio.cli.output import visible  # a device's text in it stays inert
+
+        sys.stderr.write(f"error: {visible(line)}\n")
     raise SystemExit(code)
 
 

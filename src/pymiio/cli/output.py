@@ -1,21 +1,68 @@
-"""Printing results: stable JSON for scripts, rich tables for people."""
+"""Printing results: stable JSON for scripts, rich tables for people.
+
+Text from outside (devices, servers, specs, captures, backups, the inventory) is shown
+literally: never read as rich markup (``[/x]``, ``[link=file:///etc/passwd]``), and with its
+control characters made visible (``\\x1b``, ``\\x07``, ``\\x9b``, the bidi overrides as
+``\\u202e``), so a name cannot clear the screen, retitle the terminal or hide what follows.
+:func:`visible` does it to a string, :func:`literal` gives rich a text it will not parse,
+:func:`print_table`, :func:`print_json`, :func:`plain` and :func:`say` use them.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from pymiio.protocol.token import mask_tokens
 
+# C0 controls, DEL, C1 controls, and the bidirectional overrides and isolates.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_NO_NEWLINE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: Any, keep_newlines: bool = False) -> str:
+    """``text`` with every control character written out (``\\x1b``), never executed by the
+    terminal; newlines kept only when asked (multi-line output such as pretty JSON)."""
+    pattern = _CONTROL_NO_NEWLINE if keep_newlines else _CONTROL
+    return pattern.sub(_escape, text if isinstance(text, str) else str(text))
+
+
+def literal(value: Any) -> Any:
+    """A rich ``Text`` of ``value`` as it is: no markup, no emoji codes, controls visible."""
+    from rich.text import Text
+
+    return Text("" if value is None else visible(value))
+
+
+def say(text: str, err: bool = False) -> None:
+    """One line holding outside text, controls made visible (``click.echo`` otherwise)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(visible(text) + "\n")
+    stream.flush()
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """Strict JSON (non-finite numbers as null) in which the characters JSON may leave raw
+    but a terminal obeys (DEL, C1 controls, bidi overrides) are ``\\u`` escapes too."""
+    text = json.dumps(finite(value), indent=indent, ensure_ascii=False, default=str,
+                      allow_nan=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
 
 def print_json(value: Any) -> None:
     """Strict JSON: NaN and infinities (a device's 1e999) become null, as JSON has neither."""
-    text = json.dumps(finite(value), indent=2, ensure_ascii=False, default=str,
-                      allow_nan=False)
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(json_text(value, indent=2) + "\n")
 
 
 def finite(value: Any) -> Any:
@@ -43,11 +90,11 @@ def mask_result(value: Any) -> Any:
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False)
+    table = Table(title=None if title is None else literal(title), show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(literal(cell) for cell in row))
     console().print(table)
 
 
@@ -61,15 +108,15 @@ def console() -> Any:
 def print_mapping(mapping: dict[str, Any], title: str | None = None) -> None:
     """A nested dict as a two-column table (nested values shown as compact JSON)."""
     rows = [(key, value if isinstance(value, str | int | float | bool) or value is None
-             else json.dumps(finite(value), ensure_ascii=False)) for key, value in mapping.items()]
+             else json_text(value)) for key, value in mapping.items()]
     print_table(title, ("field", "value"), rows)
 
 
 def plain(value: Any) -> str:
     """One value for people: text as is (quoted when empty or padded), the rest as JSON."""
-    if isinstance(value, str) and value and value.strip() == value and "\n" not in value:
+    if isinstance(value, str) and value and value.strip() == value and visible(value) == value:
         return value
-    return json.dumps(finite(value), ensure_ascii=False)
+    return json_text(value)
 
 
 def print_value(value: Any, labels: Sequence[Any] | None = None) -> None:
