@@ -1,4 +1,6 @@
-"""What classic miIO devices do beyond ``get_prop`` and ``set_<name>``: per-family methods.
+"""What classic miIO devices do beyond ``get_prop`` and ``set_<name>``: each family's
+:class:`Behaviour` (its methods), which the family's built-in profile (simulator/profiles.py)
+carries.
 
 The vacuum walks through its states on the device's own clock (the loop time each datagram
 arrives with): start → cleaning; home → returning, then docked and charging a few seconds later;
@@ -10,16 +12,21 @@ power, USB and the LED; purifiers change mode and favourite level and reset the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pymiio.simulator.profiles import Profile
+
+class _Values(Protocol):
+    props: dict[str, Any]
 
 
 class SimulatedDevice(Protocol):
     """What a family's methods use of the device (simulator/device.py's SimulatedDevice)."""
 
-    profile: Profile
+    @property
+    def profile(self) -> _Values: ...
+
     extra: dict[str, Any]  # the family's own state (the vacuum's clock, its consumables)
     now: float  # the device's clock: the loop time the datagram arrived with
 
@@ -27,6 +34,16 @@ class SimulatedDevice(Protocol):
 
 
 Handler = Callable[[SimulatedDevice, list[Any]], Any]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What one family's firmware answers besides miIO.info, get_prop and the MIoT methods."""
+
+    methods: Mapping[str, Handler] = field(default_factory=dict)
+    any_setter: bool = False  # ``set_<name> [v]`` writes any property it has (older firmware)
+    accepts: str | None = None  # other methods with this prefix answer "ok" (the vacuum's app_)
+    raw_params: frozenset[str] = frozenset()  # methods given params as sent, not as a list
 OK = ["ok"]
 RETURN_SECONDS = 3.0  # a vacuum sent home docks and starts charging this long after
 CLEANING = {5, 11, 16, 17, 18}
@@ -162,7 +179,7 @@ def _fan(device: SimulatedDevice, params: list[Any]) -> Any:
 CONSUMABLES = {"main_brush_work_time": 3600, "side_brush_work_time": 3600,
                "filter_work_time": 3600, "sensor_dirty_time": 1800}
 
-VACUUM: dict[str, Handler] = {
+VACUUM_METHODS: dict[str, Handler] = {
     "get_status": _status, "get_consumable": _consumables, "app_start": _clean(5, 1),
     "app_spot": _clean(11, 1), "app_zoned_clean": _clean(17, 2),
     "app_goto_target": _clean(16, 0), "app_pause": _pause, "app_stop": _stop,
@@ -207,7 +224,7 @@ def _yeelight_name(device: SimulatedDevice, params: list[Any]) -> Any:
     return OK
 
 
-YEELIGHT: dict[str, Handler] = {
+YEELIGHT_METHODS: dict[str, Handler] = {
     "set_power": _switch("power"), "set_bright": _yeelight_number("bright", 1, 100),
     "set_ct_abx": _yeelight_number("ct", 1700, 6500, "2"),
     "set_rgb": _yeelight_number("rgb", 0, 16777215, "1"), "set_name": _yeelight_name,
@@ -249,7 +266,9 @@ PURIFIER: dict[str, Handler] = {
     "reset_filter1": _reset_filter,
 }
 
-METHODS: dict[str, dict[str, Handler]] = {
-    "vacuum": VACUUM, "philips-bulb": PHILIPS_BULB, "philips-eyecare": PHILIPS_EYECARE,
-    "yeelight": YEELIGHT, "plug-v1": PLUG_V1, "plug-m1": PLUG_M1, "airpurifier": PURIFIER,
-}
+# -- the behaviours, as the built-in profiles carry them ------------------------------------
+
+LEGACY = Behaviour(any_setter=True)  # a generic old device: set_<name> for what it has
+VACUUM = Behaviour(VACUUM_METHODS, any_setter=True, accepts="app_",
+                   raw_params=frozenset({"app_zoned_clean"}))
+YEELIGHT = Behaviour(YEELIGHT_METHODS, any_setter=True)  # set_<name> too: values as text

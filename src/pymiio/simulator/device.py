@@ -18,7 +18,6 @@ from pymiio.knowledge.model import argument_name
 from pymiio.protocol.message import decode_reply, encode_json
 from pymiio.protocol.packet import build_packet, hello_reply, parse_packet
 from pymiio.protocol.token import Token
-from pymiio.simulator import classic
 from pymiio.simulator.classic import Refused
 from pymiio.simulator.profiles import Profile
 from pymiio.simulator.spec_state import SpecState
@@ -162,16 +161,17 @@ class SimulatedDevice:
     # -- methods ------------------------------------------------------------------------
 
     def dispatch(self, method: str, params: Any) -> Any:
-        special = classic.METHODS.get(self.profile.family, _NONE).get(method)
+        behaviour = self.profile.behaviour
+        special = behaviour.methods.get(method)
         if special is not None:
-            return special(self, _param_list(params) if method != "app_zoned_clean" else params)
+            return special(self, params if method in behaviour.raw_params
+                           else _param_list(params))
         handler = _METHODS.get(method)
         if handler is not None:
             return handler(self, params)
-        family = self.profile.family
-        if method.startswith("set_") and family in ("legacy", "yeelight", "vacuum"):
+        if method.startswith("set_") and behaviour.any_setter:
             return self._set_legacy(method[4:], params)
-        if family == "vacuum" and method.startswith("app_"):
+        if behaviour.accepts is not None and method.startswith(behaviour.accepts):
             return ["ok"]
         raise Refused(-32601, "Method not found.")
 
@@ -377,9 +377,6 @@ class SimulatedDevice:
             raise Refused(-5005, "params error")
         self.provisioned = True
         return ["ok"]
-
-
-_NONE: dict[str, Any] = {}
 
 
 def _param_list(params: Any) -> list[Any]:

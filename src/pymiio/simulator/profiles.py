@@ -1,7 +1,11 @@
 """Device profiles: what a simulated device is (model, properties, MIoT table, quirks of id memory).
 
-Four are built in, one for each family of behaviour a client must handle; a TOML file can
-define more (``miio simulate --config devices.toml``) by starting from one of these.
+A classic family of the catalogue (knowledge/catalogue/*.json) is simulated by its built-in
+profiles: each names one model of the family, its starting values and its :class:`Behaviour`
+(simulator/classic.py). Which profile a catalogue model gets is derived, not listed: the
+model's own profile, else the first of its family that holds every ``get_prop`` name the
+model's catalogue entry reads, else the family's first. MIoT devices are driven by their spec.
+A TOML file can define more (``miio simulate --config devices.toml``) starting from these.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymiio.knowledge.model import DeviceModel
+from pymiio.simulator import classic
+from pymiio.simulator.classic import Behaviour
 
 # (siid, piid) -> {"value": .., "writable": bool}
 MiotTable = dict[tuple[int, int], dict[str, Any]]
@@ -21,7 +27,7 @@ class Profile:
     """How one kind of device answers."""
 
     model: str
-    family: str  # "legacy", "miot", or a family of simulator/classic.py's METHODS
+    family: str  # "miot", "legacy", or the name of a built-in profile's family behaviour
     props: dict[str, Any] = field(default_factory=dict)
     miot: MiotTable = field(default_factory=dict)
     actions: set[tuple[int, int]] = field(default_factory=set)
@@ -30,6 +36,7 @@ class Profile:
     fw_ver: str = "1.4.1_35"
     hw_ver: str = "MW300"
     spec: DeviceModel | None = None  # a MIoT spec drives get/set/action (``miot`` = overrides)
+    behaviour: Behaviour = field(default=Behaviour(), repr=False)  # the family's own methods
 
     def clone(self) -> Profile:
         spec, self.spec = self.spec, None  # the spec is read-only: shared, not copied
@@ -48,11 +55,11 @@ def _miot(entries: dict[tuple[int, int], tuple[Any, bool]]) -> MiotTable:
 
 BUILTIN: dict[str, Profile] = {
     "plug": Profile(
-        model="chuangmi.plug.m1", family="plug-m1",
+        model="chuangmi.plug.m1", family="plug-m1", behaviour=Behaviour(classic.PLUG_M1),
         props={"power": "on", "temperature": 42, "wifi_led": "off", "usb_on": True}),
     "vacuum": Profile(
-        model="roborock.vacuum.s5", family="vacuum", id_memory=64, fw_ver="3.5.8_002008",
-        hw_ver="Linux",
+        model="roborock.vacuum.s5", family="vacuum", behaviour=classic.VACUUM, id_memory=64,
+        fw_ver="3.5.8_002008", hw_ver="Linux",
         props={"state": 8, "battery": 100, "fan_power": 60, "clean_time": 0, "clean_area": 0,
                "error_code": 0, "in_cleaning": 0, "in_returning": 0, "in_fresh_state": 1,
                "dnd_enabled": 0, "map_present": 1, "lab_status": 1, "msg_ver": 2, "msg_seq": 0,
@@ -69,7 +76,8 @@ BUILTIN: dict[str, Profile] = {
                     (4, 3): (80, False),     # filter life
                     (6, 1): (False, True)})),  # child lock
     "bulb": Profile(  # Yeelight firmware keeps every value as text
-        model="yeelink.light.color1", family="yeelight", fw_ver="2.0.6_0065", hw_ver="esp8266",
+        model="yeelink.light.color1", family="yeelight", behaviour=classic.YEELIGHT,
+        fw_ver="2.0.6_0065", hw_ver="esp8266",
         max_props=32,  # answers all 25 status names at once
         props={"name": "", "lan_ctrl": "1", "save_state": "1", "delayoff": "0",
                "music_on": "0", "power": "on", "bright": "80", "color_mode": "2",
@@ -78,21 +86,23 @@ BUILTIN: dict[str, Profile] = {
                "bg_bright": "", "bg_lmode": "", "bg_rgb": "", "bg_hue": "", "bg_sat": "",
                "bg_ct": "", "bg_flowing": "", "bg_flow_params": ""}),
     "philips-bulb": Profile(
-        model="philips.light.bulb", family="philips-bulb", fw_ver="1.2.9", hw_ver="ESP8266",
+        model="philips.light.bulb", family="philips-bulb",
+        behaviour=Behaviour(classic.PHILIPS_BULB), fw_ver="1.2.9", hw_ver="ESP8266",
         props={"power": "on", "bright": 80, "cct": 50, "snm": 1, "dv": 0}),
     "eyecare": Profile(
-        model="philips.light.sread1", family="philips-eyecare", fw_ver="1.3.0",
-        hw_ver="ESP8266",
+        model="philips.light.sread1", family="philips-eyecare",
+        behaviour=Behaviour(classic.PHILIPS_EYECARE), fw_ver="1.3.0", hw_ver="ESP8266",
         props={"power": "on", "bright": 80, "notifystatus": "off", "ambstatus": "off",
                "ambvalue": 50, "eyecare": "on", "scene_num": 1, "bls": "off", "dvalue": 0}),
     "plug-v1": Profile(
-        model="chuangmi.plug.v1", family="plug-v1",
+        model="chuangmi.plug.v1", family="plug-v1", behaviour=Behaviour(classic.PLUG_V1),
         props={"on": True, "usb_on": True, "temperature": 42}),
     "plug-v3": Profile(
-        model="chuangmi.plug.v3", family="plug-v1",
+        model="chuangmi.plug.v3", family="plug-v1", behaviour=Behaviour(classic.PLUG_V1),
         props={"on": True, "usb_on": True, "temperature": 42, "wifi_led": "off"}),
     "purifier": Profile(
-        model="zhimi.airpurifier.v7", family="airpurifier", max_props=15,
+        model="zhimi.airpurifier.v7", family="airpurifier", behaviour=Behaviour(classic.PURIFIER),
+        max_props=15,
         props={"power": "on", "aqi": 12, "average_aqi": 14, "humidity": 44, "temp_dec": 215,
                "mode": "auto", "favorite_level": 10, "filter1_life": 80, "f1_hour_used": 700,
                "use_time": 2520000, "motor1_speed": 700, "motor2_speed": None,
@@ -104,18 +114,16 @@ BUILTIN: dict[str, Profile] = {
                "button_pressed": None}),
 }
 
-# Catalogue families (knowledge/catalogue) -> the built-in profile that simulates them.
-CATALOGUE_PROFILES = {"vacuum": "vacuum", "philips-bulb": "philips-bulb",
-                      "philips-eyecare": "eyecare", "yeelight": "bulb",
-                      "airpurifier": "purifier"}
-
 MODEL_INDEX = {profile.model: name for name, profile in BUILTIN.items()}
+# A TOML ``family`` names a behaviour: that of the built-in profiles with that family.
+BEHAVIOURS = {"legacy": classic.LEGACY, "miot": Behaviour(),
+              **{p.family: p.behaviour for p in BUILTIN.values() if p.family != "miot"}}
 
 
 def spec_profile(spec: DeviceModel, base: Profile | None = None) -> Profile:
     """A MIoT device driven by ``spec`` (``base`` gives starting values and limits)."""
     profile = base.clone() if base is not None else Profile(model=spec.model, family="miot")
-    profile.family, profile.spec = "miot", spec
+    profile.family, profile.spec, profile.behaviour = "miot", spec, Behaviour()
     return profile
 
 
@@ -168,14 +176,21 @@ def known_names() -> list[str]:
 
 
 def _catalogue_profile(model: str) -> str | None:
-    """The built-in profile simulating ``model``'s catalogue family, if it has one."""
-    from pymiio.knowledge.catalogue import family_of
+    """The built-in profile simulating ``model``'s catalogue family, if it has one: the first
+    of the family's classic profiles that holds every ``get_prop`` name the model's catalogue
+    entry reads, else the family's first."""
+    from pymiio.knowledge.catalogue import family_of, lookup
 
     family = family_of(model)
-    if family == "plug":
-        return {"chuangmi.plug.v1": "plug-v1", "chuangmi.plug.hmi208": "plug-v1",
-                "chuangmi.plug.v3": "plug-v3"}.get(model, "plug")
-    return CATALOGUE_PROFILES.get(family or "")
+    candidates = [name for name, profile in BUILTIN.items()
+                  if profile.family != "miot" and family_of(profile.model) == family]
+    described = lookup(model) if candidates else None
+    if described is None:
+        return None
+    wanted = {p.read["name"] for p in described.properties
+              if p.read is not None and p.read.get("method") == "get_prop"}
+    return next((name for name in candidates if wanted <= BUILTIN[name].props.keys()),
+                candidates[0])
 
 
 def profile_from_mapping(entry: dict[str, Any]) -> Profile:
@@ -195,4 +210,6 @@ def profile_from_mapping(entry: dict[str, Any]) -> Profile:
     for name in ("fw_ver", "hw_ver", "family"):
         if name in entry:
             setattr(profile, name, str(entry[name]))
+    if "family" in entry:
+        profile.behaviour = BEHAVIOURS.get(profile.family, Behaviour())
     return profile

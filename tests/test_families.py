@@ -1,0 +1,59 @@
+"""A classic device family is one catalogue file plus, for the simulator, built-in profiles:
+which profile simulates a catalogue model is derived from the catalogue, never listed. Every
+model of the catalogue, simulated, answers every property its catalogue entry reads."""
+
+from __future__ import annotations
+
+from pymiio import AsyncDevice, RetryPolicy
+from pymiio.knowledge import catalogue
+from pymiio.simulator import Simulator, make_devices
+from pymiio.simulator.profiles import BUILTIN, profile_for
+
+from .addresses import NET
+from .conftest import TOKEN
+
+FAST = RetryPolicy(timeout=5.0, retries=30, first_attempt=0.05, min_attempt=0.03)
+
+
+def _reads(model: str) -> set[str]:
+    described = catalogue.lookup(model)
+    assert described is not None
+    return {p.read["name"] for p in described.properties
+            if p.read is not None and p.read.get("method") == "get_prop"}
+
+
+def test_each_catalogue_model_gets_a_profile_of_its_own_family() -> None:
+    for model in catalogue.known_models():
+        if "*" in model:
+            continue  # a pattern ("yeelink.light.*"): its concrete models are tried below
+        family = catalogue.family_of(model)
+        profile = profile_for(model)
+        assert profile.model == model and profile.family != "miot", model
+        assert catalogue.family_of(next(p.model for p in BUILTIN.values()
+                                        if p.behaviour == profile.behaviour)) == family, model
+        assert _reads(model) <= profile.props.keys(), model
+    # each plug generation keeps its own firmware's names
+    assert "on" in profile_for("chuangmi.plug.v1").props
+    assert "wifi_led" in profile_for("chuangmi.plug.v3").props
+    assert "power" in profile_for("chuangmi.plug.hmi205").props
+
+
+async def test_every_simulated_catalogue_model_answers_what_its_entry_reads() -> None:
+    models = sorted({m for m in catalogue.known_models() if "*" not in m}
+                    | {p.model for p in BUILTIN.values() if p.family != "miot"})
+    assert 40 < len(models) < 250
+    fleet = [make_devices(f"{NET}.141.{n}", token=TOKEN, profile=model)[0]
+             for n, model in enumerate(models, start=1)]
+    async with Simulator(fleet):
+        for device in fleet:
+            described = catalogue.lookup(device.profile.model)
+            assert described is not None
+            async with AsyncDevice(device.host, TOKEN, policy=FAST) as client:
+                readings = await client.status(described)
+            unset = {name for name, value in device.profile.props.items()
+                     if value is None or value == ""}  # what firmware reports as no value
+            for reading in readings:
+                raw = reading.prop.read.get("name") if reading.prop.read else None
+                if raw not in unset:
+                    assert reading.error is None, (device.profile.model, reading)
+                    assert reading.value is not None, (device.profile.model, raw)
