@@ -38,6 +38,13 @@ def test_each_catalogue_model_gets_a_profile_of_its_own_family() -> None:
     assert "power" in profile_for("chuangmi.plug.hmi205").props
 
 
+def test_a_family_says_which_device_type_it_behaves_as() -> None:
+    for name, family in catalogue.families().items():
+        described = catalogue.build(family, family["models"][0])
+        assert described.services[0].type == family["device_type"] != "", name
+        assert described.device_type is None  # the MIoT contract: classic devices have none
+
+
 async def test_every_simulated_catalogue_model_answers_what_its_entry_reads() -> None:
     models = sorted({m for m in catalogue.known_models() if "*" not in m}
                     | {p.model for p in BUILTIN.values() if p.family != "miot"})

@@ -7,7 +7,9 @@ Yeelight's "84"; ``scale``; ``left_of``: time left from time used), and how a wr
 method (``brightness`` → ``set_bright [v]``). An action is a method with a parameter template,
 or ``toggle`` of a boolean property. A property with both ``values`` and a ``range`` takes a
 listed value (a preset: a vacuum's ``turbo``) or any number in the range. Adding a model is
-adding it to a file's ``models``.
+adding it to a file's ``models``. A family's ``device_type`` is the MIoT device type it behaves
+as (``light``, ``vacuum``): its one service carries it as its ``type``, so front ends (Home
+Assistant) treat it as they treat a MIoT device of that type, without a list of families.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def build(family: dict[str, Any], model: str) -> DeviceModel:
     actions = [_action(name, index, entry, by_name)
                for index, (name, entry) in enumerate(family.get("actions", {}).items(), 1)]
     return DeviceModel(model=model, kind="classic", description=family["description"],
-                       services=[Service(0, family["family"], family["description"])],
+                       services=[Service(0, family["family"], family["description"],
+                                         type=family.get("device_type", ""))],
                        properties=props, actions=[a for a in actions if a is not None],
                        aliases=dict(family.get("aliases", {})))
 
