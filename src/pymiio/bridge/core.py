@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import math
+import random
 import ssl
 import time
 from collections.abc import Callable
@@ -27,6 +28,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymiio.bridge import ha
+from pymiio.bridge.availability import (
+    FLAP_LIMIT,
+    FLAP_WINDOW,
+    PROBE_FIRST,
+    PROBE_MAX,
+    UNSTABLE_FOR,
+    Availability,
+    Link,
+)
 from pymiio.bridge.feed import Feed
 from pymiio.bridge.options import BrokerAddress
 from pymiio.errors import BridgeError, MiioError, MiioTimeoutError, UsageError
@@ -54,6 +64,7 @@ class Settings:
     cafile: str | None = None
     describe: Callable[[str], DeviceModel] | None = None
     client_id: str | None = None
+    probe: tuple[float, float] = (PROBE_FIRST, PROBE_MAX)  # an offline device: first, longest
 
 
 @dataclass
@@ -65,8 +76,7 @@ class Served:
     model: DeviceModel | None = None
     values: dict[str, Any] = field(default_factory=dict)
     published: str | None = None
-    online: bool | None = None
-    misses: int = 0
+    availability: Availability = field(default_factory=Availability)  # online, probes, flaps
     firmware: str | None = None
     subscription: Subscription = field(default_factory=Subscription)  # miIO.sub: when next
     follower: Follower[Change] | None = None  # this bridge's view of the device's pushes
@@ -79,12 +89,19 @@ class Served:
     def name(self) -> str:
         return self.entry.name
 
+    @property
+    def online(self) -> bool | None:
+        """True or False once known (what ``availability`` reports), None before."""
+        link = self.availability.link
+        return None if link is Link.UNKNOWN else link is Link.ONLINE
+
 
 class Bridge:
     def __init__(self, settings: Settings, entries: list[Entry],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.clock = clock  # monotonic; any zero (the machine's boot, a test's fake clock)
+        self._rng = random.Random()  # probe jitter
         timeout = max(0.5, min(5.0, settings.interval * 0.8))
         self.devices = {e.name: Served(e, AsyncDevice(e.host or "", e.token, timeout=timeout))
                         for e in entries}
@@ -234,9 +251,11 @@ class Bridge:
         for served in self.devices.values():
             await self._publish_discovery(served)
             await self._publish_state(served, force=True)
-            if served.online is not None:
+            published = served.availability.published
+            if published is not Link.UNKNOWN:
                 await self._publish(f"{base}/{served.name}/availability",
-                                    ONLINE if served.online else OFFLINE, retain=True)
+                                    ONLINE if published is Link.ONLINE else OFFLINE,
+                                    retain=True)
 
     async def _messages(self, client: Any) -> None:
         async for message in client.messages:
@@ -274,6 +293,7 @@ class Bridge:
     async def _publish_devices(self) -> None:
         listing = [{"name": s.name, "model": s.model.model if s.model else s.entry.model,
                     "device_id": s.entry.device_id, "address": s.entry.host,
+                    "availability": s.availability.state,
                     "properties": [p.name for p in s.model.properties] if s.model else [],
                     "actions": [a.name for a in s.model.actions] if s.model else []}
                    for s in self.devices.values()]
@@ -302,14 +322,35 @@ class Bridge:
                                     json.dumps(ha.vacuum_state(served.values, served.model)),
                                     retain=True)
 
-    async def _set_online(self, served: Served, online: bool) -> None:
-        if served.online is online:
-            return
-        if served.online is not None or not online:
-            log.info("%s: %s", served.name, "online again" if online else "offline")
-        served.online = online
-        await self._publish(f"{self.settings.base}/{served.name}/availability",
-                            ONLINE if online else OFFLINE, retain=True)
+    async def _set_online(self, served: Served, answered: bool) -> None:
+        """A poll or probe was answered (or missed): availability published as
+        ``Availability`` decides (not at every flip of a flapping device)."""
+        now, settings = self.clock(), self.settings
+        availability = served.availability
+        availability.offline_after = settings.offline_after
+        availability.probe_first, availability.probe_max = settings.probe
+        before, was_unstable = availability.link, availability.state == "unstable"
+        if answered:
+            availability.answered(now)
+        else:
+            availability.missed(now)
+        link = availability.link
+        unstable = availability.unstable(now)
+        if unstable and not was_unstable:
+            log.warning("%s flips between online and offline too often (more than %d times "
+                        "in %.0f s): reported unstable for %.0f s", served.name, FLAP_LIMIT,
+                        FLAP_WINDOW, UNSTABLE_FOR)
+            self._list_soon()
+        elif was_unstable and not unstable:
+            log.warning("%s: stable again (%s)", served.name, link.value)
+            self._list_soon()
+        elif link is not before and not unstable and (before is not Link.UNKNOWN or
+                                                        link is Link.OFFLINE):
+            log.info("%s: %s", served.name, "online again" if answered else "offline")
+        published = availability.to_publish(now)
+        if published is not None:
+            await self._publish(f"{settings.base}/{served.name}/availability",
+                                ONLINE if published is Link.ONLINE else OFFLINE, retain=True)
 
     # -- polling ----------------------------------------------------------------------------
 
@@ -328,6 +369,9 @@ class Bridge:
                 await self.refresh(served)
             except Exception:  # one device's bug never stops the others
                 log.exception("%s: poll failed", served.name)
+            if served.availability.link is Link.OFFLINE:  # probed with back-off and jitter
+                due = loop.time() + served.availability.next_probe(self._rng)
+                continue
             interval = served.interval or self.settings.interval
             due += interval * max(1, math.ceil((loop.time() - due) / interval))
 
@@ -337,18 +381,13 @@ class Bridge:
             readings = await served.device.status(model)
         except MiioTimeoutError as exc:
             self.feed.emit("error", served.name, error=str(exc))
-            served.misses += 1
-            if served.misses >= self.settings.offline_after:
-                await self._set_online(served, False)
+            await self._set_online(served, False)
             return
         except MiioError as exc:
             log.info("%s: %s", served.name, exc)
             self.feed.emit("error", served.name, error=str(exc))
-            served.misses += 1
-            if served.misses >= self.settings.offline_after:
-                await self._set_online(served, False)
+            await self._set_online(served, False)
             return
-        served.misses = 0
         self.feed.emit("poll", served.name)
         if not served.announced:  # described while the broker was away
             await self._publish_discovery(served)
