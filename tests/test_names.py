@@ -18,6 +18,7 @@ from pymiio.knowledge.miot_spec import parse_spec, parse_spec_text, unique_names
 from pymiio.simulator import make_devices
 from pymiio.simulator.device import SimulatedDevice
 from pymiio.simulator.profiles import spec_profile
+from pymiio.simulator.spec_state import initial_value, valid
 
 from .addresses import NET
 from .cli_runner import miio
@@ -133,6 +134,10 @@ def test_the_whole_corpus_parses_with_unique_names_and_bare_own_names() -> None:
     for path in paths:
         document = json.loads(path.read_bytes())
         model = parse_spec(document, path.stem)
+        assert model.notes == [], path.name  # no real range or step is dropped
+        for prop in model.properties:  # the simulator starts every number inside its limits
+            if prop.format not in ("bool", "string", "json"):
+                assert valid(prop, initial_value(prop, model.model, "1.0")), (path, prop.name)
         for items in (model.properties, model.actions, model.events, model.services):
             repeated = [n for n, c in Counter(i.name for i in items).items() if c > 1]
             assert not repeated, (path.name, repeated)

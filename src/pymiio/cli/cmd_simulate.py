@@ -90,6 +90,8 @@ def simulated_profile(model: str, spec_file: Path | None) -> Profile:
     if spec_file is not None:
         name = MODEL_INDEX.get(model, model) if model != "plug" else spec_file.stem
         spec = load_spec_file(spec_file, BUILTIN[name].model if name in BUILTIN else name)
+        for note in spec.notes:
+            say(f"note: {note}", err=True)
         return spec_profile(spec, profile_for(name) if name in BUILTIN else None)
     return profile_for(model)
 

@@ -74,6 +74,8 @@ def show(model_or_file: str, as_json: bool) -> None:
             print_table(f"{parsed.model}: actions", ("name", "iid", "in", "out"),
                         [(a.name, a.key, ", ".join(p.name for p in a.inputs),
                           ", ".join(p.name for p in a.outputs)) for a in parsed.actions])
+        for note in parsed.notes:
+            say(f"note: {note}", err=True)
 
     run_guarded(run, debug_enabled())
 
@@ -94,6 +96,7 @@ def as_data(model: DeviceModel) -> dict[str, Any]:
                      "description": a.description} for a in model.actions],
         "events": [{"name": e.name, "siid": e.siid, "eiid": e.eiid,
                     "arguments": [p.name for p in e.arguments]} for e in model.events],
+        "notes": list(model.notes),
     }
 
 

@@ -10,6 +10,7 @@ kept as it is.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from typing import Any
 
@@ -53,7 +54,7 @@ def parse_spec(document: Any, model: str) -> DeviceModel:
     for raw, base, name in zip(raw_services, bases, names, strict=True):
         siid = raw["iid"]
         result.services.append(Service(siid, name, _text(raw.get("description")), base))
-        properties = _properties(raw, siid, name, base)
+        properties = _properties(raw, siid, name, base, result.notes)
         result.properties.extend(properties.values())
         result.actions.extend(_actions(raw, siid, name, properties))
         result.events.extend(_events(raw, siid, name, properties))
@@ -85,8 +86,8 @@ def urn_name(urn: Any, fallback: str) -> str:
     return parts[3].strip().lower() if len(parts) > 3 and parts[3].strip() else fallback
 
 
-def _properties(raw: dict[str, Any], siid: int, service: str,
-                base: str) -> dict[int, Property]:
+def _properties(raw: dict[str, Any], siid: int, service: str, base: str,
+                notes: list[str] | None = None) -> dict[int, Property]:
     found: dict[int, Property] = {}
     items = [p for p in _list(raw.get("properties")) if isinstance(p, dict) and
              is_iid(p.get("iid"))]
@@ -95,10 +96,13 @@ def _properties(raw: dict[str, Any], siid: int, service: str,
                           for p in items])
     for item, bare in zip(items, names, strict=True):
         piid = item["iid"]
+        fmt = _format(item.get("format"))
         found[piid] = Property(
-            name=f"{service}:{bare}", siid=siid, piid=piid, format=_format(item.get("format")),
+            name=f"{service}:{bare}", siid=siid, piid=piid, format=fmt,
             access=frozenset(a for a in _list(item.get("access")) if isinstance(a, str)),
-            unit=_unit(item.get("unit")), range=_range(item.get("value-range")),
+            unit=_unit(item.get("unit")),
+            range=_range(item.get("value-range"), fmt, f"{service}:{bare}",
+                         notes if notes is not None else []),
             choices=_choices(item.get("value-list")), description=_text(item.get("description")),
             service=base)
     return found
@@ -167,8 +171,19 @@ def _unit(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() not in ("", "none") else None
 
 
-def _range(value: Any) -> tuple[float, float, float] | None:
-    """[min, max] or [min, max, step]; numbers kept as they are (a 0.1 step stays 0.1)."""
+def _range(value: Any, fmt: str = "float", name: str = "",
+           notes: list[str] | None = None) -> tuple[float, float, float] | None:
+    """[min, max] or [min, max, step]; numbers kept as they are (a 0.1 step stays 0.1).
+
+    What no device can mean is dropped with a note, so every command works or gives a
+    one-line error: bounds that are not finite (``1e400`` reads as infinity), a min above the
+    max, an integer range that holds no value of its format; a step that is not finite or
+    below zero is dropped alone (a step too fine to tell values apart is harmless: the check
+    skips it). A range wider than its format (a ``uint8`` RSSI of -100..0) is kept."""
+    def note(text: str) -> None:
+        if notes is not None:
+            notes.append(f"{name}: {text}")
+
     if not isinstance(value, list) or len(value) < 2:
         return None
     numbers = [v for v in value[:3] if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -176,7 +191,25 @@ def _range(value: Any) -> tuple[float, float, float] | None:
         return None
     low, high = numbers[0], numbers[1]
     step = numbers[2] if len(numbers) > 2 else 0
-    return (low, high, step) if low <= high else None
+    shown = "[" + ", ".join(_number_text(n) for n in numbers) + "]"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        note(f"value-range {shown} is not finite; no range is checked")
+        return None
+    if low > high:
+        note(f"value-range {shown} has its minimum above its maximum; no range is checked")
+        return None
+    bounds = INT_FORMATS.get(fmt)
+    if bounds is not None and (high < bounds[0] or low > bounds[1]):
+        note(f"value-range {shown} holds no {fmt} value; no range is checked")
+        return None
+    if not math.isfinite(step) or step < 0:
+        note(f"step {_number_text(step)} of value-range {shown} is not a step; dropped")
+        step = 0
+    return (low, high, step)
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _choices(value: Any) -> tuple[Choice, ...]:

@@ -182,7 +182,8 @@ class Property:
                              f"not {_num(number)}")
         if step and step > 0:
             steps = (number - low) / step
-            if abs(steps - round(steps)) > 1e-6:
+            # beyond 2**53 steps (a 5e-324 step) no float is off the grid measurably
+            if math.isfinite(steps) and abs(steps) < 2**53 and abs(steps - round(steps)) > 1e-6:
                 raise UsageError(f"{self.name} moves in steps of {_num(step)} from {_num(low)}; "
                                  f"{_num(number)} is not one")
 
@@ -282,6 +283,7 @@ class DeviceModel:
     events: list[Event] = field(default_factory=list)
 
     aliases: dict[str, str] = field(default_factory=dict)  # other names people use
+    notes: list[str] = field(default_factory=list)  # what the parser dropped, and why
 
     def __post_init__(self) -> None:
         self._index()

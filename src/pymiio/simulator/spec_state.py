@@ -30,9 +30,16 @@ def initial_value(prop: Property, model: str, firmware: str) -> Any:
         return ""
     if prop.choices:
         return prop.choices[0].value
-    low = prop.range[0] if prop.range else 0
-    high = prop.range[1] if prop.range else 0
-    start = min(max(0, low), high) if prop.range else 0
+    start: float = 0
+    if prop.range is not None and math.isfinite(prop.range[0]) and \
+            math.isfinite(prop.range[1]) and prop.range[0] <= prop.range[1]:
+        low, high, step = prop.range
+        start = min(max(0, low), high)
+        steps = (start - low) / step if step and math.isfinite(step) and step > 0 else 0.0
+        if 0 < steps < 2**53:  # onto the step grid, not above the maximum
+            start = min(low + math.floor(steps + 1e-9) * step, high)
+        if prop.format != "float":  # a whole number inside the range where there is one
+            start = max(math.ceil(low), min(math.floor(start), math.floor(high)))
     return float(start) if prop.format == "float" else int(start)
 
 
