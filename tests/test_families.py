@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pymiio import AsyncDevice, RetryPolicy
 from pymiio.knowledge import catalogue
+from pymiio.knowledge.model import Read, Setter, Write
 from pymiio.simulator import Simulator, make_devices
 from pymiio.simulator.profiles import BUILTIN, profile_for
 
@@ -18,8 +19,8 @@ FAST = RetryPolicy(timeout=5.0, retries=30, first_attempt=0.05, min_attempt=0.03
 def _reads(model: str) -> set[str]:
     described = catalogue.lookup(model)
     assert described is not None
-    return {p.read["name"] for p in described.properties
-            if p.read is not None and p.read.get("method") == "get_prop"}
+    return {p.read.name for p in described.properties
+            if p.read is not None and p.read.method == "get_prop"}
 
 
 def test_each_catalogue_model_gets_a_profile_of_its_own_family() -> None:
@@ -60,7 +61,22 @@ async def test_every_simulated_catalogue_model_answers_what_its_entry_reads() ->
             unset = {name for name, value in device.profile.props.items()
                      if value is None or value == ""}  # what firmware reports as no value
             for reading in readings:
-                raw = reading.prop.read.get("name") if reading.prop.read else None
+                raw = reading.prop.read.name if reading.prop.read else None
                 if raw not in unset:
                     assert reading.error is None, (device.profile.model, reading)
                     assert reading.value is not None, (device.profile.model, raw)
+
+
+def test_how_a_classic_property_is_read_and_written_is_typed() -> None:
+    v1, m1 = catalogue.lookup("chuangmi.plug.v1"), catalogue.lookup("chuangmi.plug.m1")
+    assert v1 is not None and m1 is not None
+    power = v1.property("power")
+    assert power.read == Read("get_prop", name="on", codec="bool-or-onoff")
+    assert power.write == Write(on_off=(Setter("set_on", []), Setter("set_off", [])),
+                                codec="bool-or-onoff")
+    assert m1.property("power").write == Write(Setter("set_power", ["$"]), codec="onoff")
+    vacuum = catalogue.lookup("roborock.vacuum.s5")
+    assert vacuum is not None
+    getters = {p.read.method for p in vacuum.properties if p.read is not None}
+    assert getters == {"get_status", "get_consumable"}
+    assert any(p.read is not None and p.read.left_of for p in vacuum.properties)

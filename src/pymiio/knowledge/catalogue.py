@@ -20,7 +20,16 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from pymiio.knowledge.model import Action, Choice, DeviceModel, Property, Service
+from pymiio.knowledge.model import (
+    Action,
+    Choice,
+    DeviceModel,
+    Property,
+    Read,
+    Service,
+    Setter,
+    Write,
+)
 
 _FOLDER: Final = Path(__file__).with_name("catalogue")
 _ALL_ACCESS: Final = frozenset({"read", "write"})
@@ -81,12 +90,19 @@ def _variant(entry: dict[str, Any], model: str) -> dict[str, Any] | None:
 
 def _property(name: str, index: int, entry: dict[str, Any], outer: dict[str, Any],
               family: str) -> Property:
-    read = dict(entry["read"])
-    if "codec" in entry:
-        read["codec"] = entry["codec"]
-    write: dict[str, Any] | None = None
+    getter = entry["read"]
+    read = Read(getter["method"], getter.get("name", ""), getter.get("field", ""),
+                entry.get("codec"), getter.get("scale"), getter.get("left_of"))
+    write: Write | None = None
     if "set" in entry or "set_bool" in entry:
-        write = {key: entry[key] for key in ("set", "set_bool", "codec") if key in entry}
+        on, off = entry.get("set_bool") or (None, None)
+        write = Write(
+            Setter(entry["set"]["method"], entry["set"].get("params", ["$"]))
+            if "set" in entry else None,
+            (Setter(on["method"], on.get("params", [])), Setter(off["method"],
+                                                               off.get("params", [])))
+            if on is not None and off is not None else None,
+            entry.get("codec"))
     access = _ALL_ACCESS if write else frozenset({"read"})
     return Property(
         name=name, siid=0, piid=index, format=entry.get("format", "string"), access=access,
@@ -115,8 +131,8 @@ def _action(name: str, index: int, entry: dict[str, Any],
 
 def decode(prop: Property, raw: Any) -> Any:
     """A raw classic value as the property's value (None: the device gave none)."""
-    read = prop.read or {}
-    codec = read.get("codec")
+    read = prop.read or Read("")
+    codec = read.codec
     if raw is None or raw == "":
         return None
     if codec == "onoff" or codec == "bool-or-onoff":
@@ -130,16 +146,16 @@ def decode(prop: Property, raw: Any) -> Any:
             raw = int(raw)
         except ValueError:
             return raw
-    if "scale" in read and isinstance(raw, int | float) and not isinstance(raw, bool):
-        raw = round(raw * read["scale"], 6)
-    if "left_of" in read and isinstance(raw, int) and not isinstance(raw, bool):
-        raw = max(0, read["left_of"] - raw)
+    if read.scale is not None and isinstance(raw, int | float) and not isinstance(raw, bool):
+        raw = round(raw * read.scale, 6)
+    if read.left_of is not None and isinstance(raw, int) and not isinstance(raw, bool):
+        raw = max(0, read.left_of - raw)
     return raw
 
 
 def encode(prop: Property, value: Any) -> Any:
     """A checked value as the device wants it in a setter's parameters."""
-    codec = (prop.write or {}).get("codec")
+    codec = prop.write.codec if prop.write is not None else None
     if codec == "onoff" and isinstance(value, bool):
         return "on" if value else "off"
     if codec == "01" and isinstance(value, bool):

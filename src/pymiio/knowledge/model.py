@@ -55,6 +55,37 @@ class Choice:
     description: str
 
 
+@dataclass(frozen=True)
+class Read:
+    """How a classic device's property is read (knowledge/catalogue.py) and its raw value coded."""
+
+    method: str  # "get_prop", or a getter whose first record holds ``field`` ("get_status")
+    name: str = ""  # the get_prop name
+    field: str = ""  # the field of the getter's record
+    codec: str | None = None  # "onoff", "bool-or-onoff", "01", "number-text"
+    scale: float | None = None  # raw number times this
+    left_of: int | None = None  # the value is this minus the raw number (time left of used)
+
+
+@dataclass(frozen=True)
+class Setter:
+    """One method call; ``params`` is a template (``"$"`` is the value, see catalogue.fill)."""
+
+    method: str
+    params: Any = ()
+
+
+@dataclass(frozen=True)
+class Write:
+    """How a classic device's property is written: one setter whose template takes the value
+    (``set_bright [v]``), or one method for true and one for false (``set_on`` / ``set_off``);
+    ``codec`` codes the value as the firmware wants it."""
+
+    setter: Setter | None = None
+    on_off: tuple[Setter, Setter] | None = None
+    codec: str | None = None
+
+
 @dataclass
 class Property:
     """One named value of a device. ``siid``/``piid`` address it over MIoT; a classic device's
@@ -70,8 +101,8 @@ class Property:
     choices: tuple[Choice, ...] = ()
     description: str = ""
     service: str = ""
-    read: dict[str, Any] | None = None
-    write: dict[str, Any] | None = None
+    read: Read | None = None
+    write: Write | None = None
 
     @property
     def readable(self) -> bool:

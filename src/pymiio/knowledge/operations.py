@@ -26,7 +26,7 @@ from pymiio.errors import (
     UsageError,
     WrongTokenError,
 )
-from pymiio.knowledge.model import DeviceModel, Property
+from pymiio.knowledge.model import DeviceModel, Property, Read, Write
 from pymiio.protocol import rpc
 from pymiio.protocol.message import ERROR_MEANINGS, code_text
 
@@ -147,15 +147,16 @@ def _read_classic(props: Sequence[Property], batch: int) -> Step[list[Reading]]:
     getter (``get_status``, ``get_consumable``) whose first record holds the fields."""
     groups: dict[str, list[Property]] = {}
     for prop in props:
-        groups.setdefault((prop.read or {})["method"], []).append(prop)
+        assert prop.read is not None  # read() sends only classic properties here
+        groups.setdefault(prop.read.method, []).append(prop)
     raw: dict[tuple[int, int], Any] = {}
     failed: dict[tuple[int, int], Reading] = {}
     for method, members in groups.items():
         if method == "get_prop":
-            names = list(dict.fromkeys((p.read or {})["name"] for p in members))
+            names = list(dict.fromkeys(_getter(p).name for p in members))
             values, errors = yield from _get_prop(names, batch)
             for prop in members:
-                name = (prop.read or {})["name"]
+                name = _getter(prop).name
                 if name in errors:
                     failed[(prop.siid, prop.piid)] = Reading(prop, None, -1, errors[name])
                 else:
@@ -171,11 +172,16 @@ def _read_classic(props: Sequence[Property], batch: int) -> Step[list[Reading]]:
             continue
         record = result[0] if isinstance(result, list) and result else result
         for prop in members:
-            field_name = (prop.read or {}).get("field")
+            field_name = _getter(prop).field
             raw[(prop.siid, prop.piid)] = record.get(field_name) if isinstance(
                 record, dict) else None
     return [failed.get((p.siid, p.piid)) or _classic_reading(p, raw.get((p.siid, p.piid)))
             for p in props]
+
+
+def _getter(prop: Property) -> Read:
+    assert prop.read is not None
+    return prop.read
 
 
 def _classic_reading(prop: Property, raw: Any) -> Reading:
@@ -267,13 +273,14 @@ def _write_classic(planned: list[tuple[Property, Any]]) -> Step[list[Outcome]]:
 
     outcomes = []
     for prop, value in planned:
-        write = prop.write or {}
-        if "set_bool" in write:
-            call = write["set_bool"][0 if value else 1]
-            method, params = call["method"], call.get("params", [])
+        write = prop.write or Write()
+        if write.on_off is not None:
+            call = write.on_off[0 if value else 1]
+            method, params = call.method, call.params
         else:
-            method = write["set"]["method"]
-            params = fill(write["set"].get("params", ["$"]), {"$": encode(prop, value)})
+            assert write.setter is not None  # a writable classic property has one or the other
+            method = write.setter.method
+            params = fill(write.setter.params, {"$": encode(prop, value)})
         result = yield method, params
         _check_classic(method, result)
         outcomes.append(Outcome(prop, value, 0))

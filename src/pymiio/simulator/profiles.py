@@ -187,8 +187,8 @@ def _catalogue_profile(model: str) -> str | None:
     described = lookup(model) if candidates else None
     if described is None:
         return None
-    wanted = {p.read["name"] for p in described.properties
-              if p.read is not None and p.read.get("method") == "get_prop"}
+    wanted = {p.read.name for p in described.properties
+              if p.read is not None and p.read.method == "get_prop"}
     return next((name for name in candidates if wanted <= BUILTIN[name].props.keys()),
                 candidates[0])
 
