@@ -1,6 +1,9 @@
 """A stand-in for Xiaomi's account server and app API, written for the tests, on a free
 loopback port. It checks every API request's signature with its own RC4 and SHA code (not the
-client's) and refuses a wrong one."""
+client's) and refuses a wrong one. The identity-verification finish is answered as the real
+service does (research/cloud.md B1.4 step 3): ``verifyEmail``'s ``location`` starts a chain of
+redirects ending at the STS, which answers plain text, with ``ssecurity`` in the JSON of an
+``extension-pragma`` header and ``serviceToken`` as a cookie."""
 
 from __future__ import annotations
 
@@ -46,8 +49,11 @@ def _sha1(method: str, path: str, params: list[tuple[str, str]], signed: str) ->
 
 class CloudServer:
     def __init__(self) -> None:
-        self.mode: set[str] = set()   # "captcha", "2fa", "rate-limit", "expire", "garbage",
-        self.requests: list[str] = []  # "hang-us", "bad-signature-seen"
+        # "captcha", "2fa", "rate-limit", "expire", "garbage", "hang-us", "dribble-us",
+        # "bad-signature-seen", "redirect-login", "captcha-file", "bad-location", "qr-timeout-list"
+        self.mode: set[str] = set()
+        self.requests: list[str] = []
+        self.elsewhere = ""  # where "redirect-login" sends the login form
         self.release = threading.Event()
         self.expired_once = False
         self.logins = 0
@@ -63,7 +69,8 @@ class CloudServer:
     # -- the account side ---------------------------------------------------------------
 
     def account(self, path: str, query: dict[str, list[str]], form: dict[str, str],
-                cookies: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+                cookies: dict[str, str]) -> tuple[Any, ...]:
+        """(status, body, cookies to set[, extra headers])."""
         if path == "/pass/serviceLogin":
             return 200, {"_sign": "sign-1", "qs": "%3Fsid", "code": 0}, {}
         if path == "/pass/serviceLoginAuth2":
@@ -80,24 +87,38 @@ class CloudServer:
             if form.get("ticket") != CODE:
                 return 200, {"code": 70014, "desc": "wrong code"}, {}
             return 200, {"code": 0, "location": "/identity/result/check?ok=1"}, {}
-        if path == "/identity/result/check":
-            return 200, self._success(), {}
-        if path == "/sts":
-            return 200, b"ok", {"serviceToken": SERVICE_TOKEN}
+        if path == "/identity/result/check":  # the redirect chain to the STS
+            return 302, b"", {"passToken": "pass-tok"}, [
+                ("Location", "/pass/serviceLoginAuth2/end?ok=1")]
+        if path == "/pass/serviceLoginAuth2/end":
+            self.logins += 1
+            return 302, b"", {"userId": "1001"}, [
+                ("Location", f"{self.base}/sts?nonce=2&clientSign=abc")]
+        if path == "/sts":  # plain text; ssecurity in the header, serviceToken a cookie
+            pragma = json.dumps({"nonce": 2, "ssecurity": SSECURITY, "psecurity": "p"})
+            return 200, b"ok", {"serviceToken": SERVICE_TOKEN}, [
+                ("Content-Type", "text/plain"), ("extension-pragma", pragma)]
         if path == "/longPolling/loginUrl":
+            limit: Any = [1] if "qr-timeout-list" in self.mode else 30
             return 200, {"code": 0, "loginUrl": "https://account.xiaomi.com/qr/login?x=1",
-                         "qr": f"{self.base}/qr.png", "lp": f"{self.base}/lp", "timeout": 30}, {}
+                         "qr": f"{self.base}/qr.png", "lp": f"{self.base}/lp",
+                         "timeout": limit}, {}
         if path == "/lp":
             self.qr_polls += 1
             return 200, ({"code": 700} if self.qr_polls < 2 else self._success()), {}
         return 404, {"code": 404}, {}
 
-    def _auth2(self, form: dict[str, str], cookies: dict[str, str]) -> tuple[int, Any,
-                                                                            dict[str, str]]:
+    def _auth2(self, form: dict[str, str], cookies: dict[str, str]) -> tuple[Any, ...]:
         good = form.get("user") == USER and form.get("hash") == hashlib.md5(
             PASSWORD.encode()).hexdigest().upper() and form.get("_sign") == "sign-1"
+        if "redirect-login" in self.mode:
+            return 307, b"", {}, [("Location", f"{self.elsewhere}/pass/serviceLoginAuth2")]
         if not good:
             return 200, {"code": 70016, "desc": "login failed", "captchaUrl": None}, {}
+        if "captcha-file" in self.mode:
+            return 200, {"code": 87001, "captchaUrl": "file:///etc/passwd"}, {}
+        if "bad-location" in self.mode:
+            return 200, {"code": 0, "ssecurity": SSECURITY, "location": "http://[::1"}, {}
         if "captcha" in self.mode and form.get("captCode") != CAPTCHA:
             if "captCode" in form:
                 return 200, {"code": 87001, "captchaUrl": None}, {}
@@ -199,18 +220,36 @@ class CloudServer:
                     "Cookie", "").split(";") if "=" in part)
                 parts = url.path.split("/")
                 if len(parts) > 3 and parts[2] == "app":
+                    if parts[1] == "us" and "dribble-us" in owner.mode:
+                        self._dribble()
+                        return
                     status, body = owner.api(parts[1], "/" + "/".join(parts[3:]), form,
                                              cookies)
                     self._send(status, body, {})
                     return
-                status, body, set_cookies = owner.account(url.path, parse_qs(url.query),
-                                                          dict(form), cookies)
-                self._send(status, body, set_cookies)
+                status, body, set_cookies, *extra = owner.account(
+                    url.path, parse_qs(url.query), dict(form), cookies)
+                self._send(status, body, set_cookies, extra[0] if extra else [])
 
-            def _send(self, status: int, body: Any, set_cookies: dict[str, str]) -> None:
+            def _send(self, status: int, body: Any, set_cookies: dict[str, str],
+                      headers: list[tuple[str, str]] | None = None) -> None:
                 raw = body if isinstance(body, bytes) else (
                     "&&&START&&&" + json.dumps(body)).encode()
                 self.send_body(status, raw, [("Set-Cookie", f"{k}={v}; Path=/")
-                                             for k, v in set_cookies.items()])
+                                             for k, v in set_cookies.items()] + (headers or []))
+
+            def _dribble(self) -> None:
+                """200 spaces, one every 0.2 s: 40 s for a client without a deadline."""
+                self.send_response(200)
+                self.send_header("Content-Length", "200")
+                self.end_headers()
+                try:
+                    for _ in range(200):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        if owner.release.wait(0.2):
+                            return
+                except OSError:
+                    pass
 
         return Handler

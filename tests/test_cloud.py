@@ -146,9 +146,10 @@ def test_login_failures_are_one_line(cloud: CloudServer, args: tuple[str, ...], 
 
 def test_an_expired_session_logs_in_again(cloud: CloudServer) -> None:
     assert _run("--username", USER, "--password", PASSWORD).code == 0  # type: ignore
-    cloud.mode.add("expire")
-    again = _run("--username", USER, "--password", PASSWORD, "--json")
+    cloud.mode.add("expire")  # the kept login is refused: one new login, asked on stdin
+    again = _run("--username", USER, "--json", stdin=f"{PASSWORD}\n")
     assert again.code == 0 and cloud.logins == 2  # type: ignore[attr-defined]
+    assert len(again.json()) == 6  # type: ignore[attr-defined]
 
 
 def test_a_region_that_hangs_does_not_stop_the_others(cloud: CloudServer) -> None:
@@ -176,3 +177,133 @@ def test_logout_forgets_the_session(cloud: CloudServer, private_dirs: Path) -> N
     assert _run("--username", USER, "--password", PASSWORD).code == 0  # type: ignore
     assert miio("tokens", "cloud", "--logout").out == "logged out\n"
     assert not (private_dirs / "config" / "cloud-session.json").exists()
+
+
+# -- issue 25 items 5 and 6: a kept login belongs to its account; the verification's chain ----
+
+def _kept(private_dirs: Path) -> dict[str, object]:
+    import json
+
+    return json.loads((private_dirs / "config" / "cloud-session.json").read_text())
+
+
+def test_identity_verification_follows_the_chain_to_the_sts(cloud: CloudServer,
+                                                            private_dirs: Path) -> None:
+    """verifyEmail's location: two redirects, then the STS answering plain text with
+    ssecurity in extension-pragma and serviceToken as a cookie; the login signs API calls."""
+    cloud.mode.add("2fa")
+    done = _run("--username", USER, "--password", PASSWORD, "--json", stdin=f"{CODE}\n")
+    assert done.code == 0, done.err  # type: ignore[attr-defined]
+    assert len(done.json()) == 6  # type: ignore[attr-defined]  # every call signed right
+    hops = [r.split("?")[0] for r in cloud.requests if r.startswith(
+        ("/identity/result", "/pass/serviceLoginAuth2/end", "/sts"))]
+    assert hops == ["/identity/result/check", "/pass/serviceLoginAuth2/end", "/sts"]
+    kept = _kept(private_dirs)
+    assert (kept["user_id"], kept["ssecurity"], kept["service_token"], kept["account"]) == (
+        "1001", SSECURITY, SERVICE_TOKEN, USER)
+    assert kept["pass_token"] == "pass-tok"
+
+
+def test_a_kept_login_answers_only_for_its_own_account(cloud: CloudServer,
+                                                       private_dirs: Path) -> None:
+    assert _run("--username", USER, "--password", PASSWORD).code == 0  # type: ignore
+    reused = _run("--username", USER, "--json")  # same account, no credentials: kept
+    assert reused.code == 0 and cloud.logins == 1  # type: ignore[attr-defined]
+    other = _run("--username", "someone@example.com", "--password", "wrong", "--json")
+    assert other.code == 1 and other.out == ""  # type: ignore[attr-defined]
+    assert "wrong user name or password" in other.err  # type: ignore[attr-defined]
+    wrong = _run("--username", USER, "--password", "wrong", "--json")  # cannot vouch for it
+    assert wrong.code == 1 and "wrong user name or password" in wrong.err  # type: ignore
+    asked = _run("--username", "someone@example.com", stdin="wrong\n")  # asks, logs in
+    assert asked.code == 1 and "wrong user name or password" in asked.err  # type: ignore
+    assert _kept(private_dirs)["account"] == USER  # the failed logins replaced nothing
+    assert _run("--json").code == 0 and cloud.logins == 1  # type: ignore[attr-defined]
+
+
+# -- issue 26 item 8: credentials stay home, answers are bounded, malformed ones are one line --
+
+def test_a_redirected_login_form_goes_nowhere_else(cloud: CloudServer) -> None:
+    from .hostile_http import HostileServer
+
+    elsewhere = HostileServer({})
+    with elsewhere.running() as other:
+        cloud.elsewhere = other.replace("127.0.0.1", "localhost")
+        cloud.mode.add("redirect-login")
+        done = _run("--username", USER, "--password", PASSWORD)
+    assert done.code == 1 and "redirected" in done.err  # type: ignore[attr-defined]
+    assert done.err.count("\n") == 1  # type: ignore[attr-defined]
+    assert elsewhere.requests == []  # neither the user name nor the hash went there
+    posted = [r for r in cloud.requests if r.startswith("/pass/serviceLoginAuth2")]
+    assert len(posted) == 1
+
+
+@pytest.mark.parametrize(("mode", "message"), [
+    ("captcha-file", "captcha address is not on the account server: file:///etc/passwd"),
+    ("bad-location", "address that is not one: http://[::1"),
+])
+def test_malformed_login_answers_are_one_line(cloud: CloudServer, mode: str,
+                                              message: str) -> None:
+    cloud.mode.add(mode)
+    done = _run("--username", USER, "--password", PASSWORD)
+    assert done.code == 1 and message in done.err  # type: ignore[attr-defined]
+    assert done.err.count("\n") == 1 and "internal error" not in done.err  # type: ignore
+
+
+def test_a_qr_timeout_that_is_not_a_number_is_one_line(cloud: CloudServer) -> None:
+    cloud.mode.add("qr-timeout-list")
+    done = _run("--qr")
+    assert done.code == 1 and "not a number of seconds: [1]" in done.err  # type: ignore
+    assert done.err.count("\n") == 1  # type: ignore[attr-defined]
+
+
+def test_a_dribbling_region_ends_at_its_deadline_and_delays_no_other(
+        cloud: CloudServer) -> None:
+    cloud.mode.add("dribble-us")
+    done = _run("--username", USER, "--password", PASSWORD, "--json")
+    assert done.code == 0 and len(done.json()) == 6  # type: ignore[attr-defined]
+    assert "region us did not answer within 2 s" in done.err  # type: ignore[attr-defined]
+
+
+def test_a_dribbling_account_server_ends_at_the_deadline(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from .hostile_http import HostileServer, dribble
+
+    server = HostileServer({"/pass/serviceLogin": dribble(b"&&&START&&&{}".ljust(200))})
+    with server.running() as base:
+        monkeypatch.setenv("PYMIIO_CLOUD_ACCOUNT_URL", base)
+        monkeypatch.setenv("PYMIIO_CLOUD_TIMEOUT", "1")
+        done = _run("--username", USER, "--password", PASSWORD)
+    assert done.code == 1 and "did not answer within 1 s" in done.err  # type: ignore
+
+
+LOGIN = """
+import sys
+from pathlib import Path
+from pymiio.errors import MiioError
+from pymiio.cloud.account import password_login
+try:
+    password_login("u", "p", None, Path(sys.argv[1]))
+    outcome = "logged in"
+except MiioError as exc:
+    outcome = str(exc)
+print(int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])
+      // 1024, outcome)
+"""
+
+
+def test_a_huge_account_answer_stops_at_the_cap(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .hostile_http import HostileServer, endless
+
+    server = HostileServer({"/pass/serviceLogin": endless(600, b"&&&START&&&")})
+    with server.running() as base:
+        done = subprocess.run([sys.executable, "-c", LOGIN, str(tmp_path)], capture_output=True,
+                              text=True, timeout=120,
+                              env={**os.environ, "PYMIIO_CLOUD_ACCOUNT_URL": base,
+                                   "PYMIIO_CLOUD_TIMEOUT": "60"})
+    peak, message = done.stdout.split(" ", 1)
+    assert "sent more than 4194304 bytes" in message, done.stderr
+    assert int(peak) < 256, f"peak {peak} MB"

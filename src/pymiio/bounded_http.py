@@ -60,8 +60,11 @@ class Fetcher:
     """Bounded requests (see the module) with one cookie jar; raises ``error`` on failure."""
 
     def __init__(self, error: type[MiioError], *, timeout: float, limit: int,
-                 headers: Mapping[str, str] | None = None, what: str = "the server") -> None:
+                 headers: Mapping[str, str] | None = None, what: str = "the server",
+                 late: type[MiioError] | None = None) -> None:
+        """``late``: the error raised when a deadline passes (else ``error``)."""
         self.error, self.timeout, self.limit, self.what = error, timeout, limit, what
+        self.late = late or error
         self._runner = asyncio.Runner()
         self.client = httpx.AsyncClient(
             timeout=timeout, follow_redirects=False,
@@ -125,13 +128,13 @@ class Fetcher:
     async def _request(self, method: str, url: str, params: Mapping[str, str] | None,
                        data: Mapping[str, str] | None, headers: Mapping[str, str] | None,
                        seconds: float, limit: int, budget: float) -> Answer:
-        shown = _short(url)
+        quoted = shown(url)
         try:
             target = httpx.URL(url)
         except (httpx.InvalidURL, ValueError, TypeError):
-            raise self.error(f"{self.what} gave an address that is not one: {shown}") from None
+            raise self.error(f"{self.what} gave an address that is not one: {quoted}") from None
         if target.scheme not in ("http", "https") or not target.host:
-            raise self.error(f"{self.what} gave an address pymiio does not fetch: {shown}")
+            raise self.error(f"{self.what} gave an address pymiio does not fetch: {quoted}")
         try:
             async with asyncio.timeout(max(seconds, 0.001)):
                 async with self.client.stream(method, target, params=params, data=data,
@@ -140,10 +143,10 @@ class Fetcher:
                     body = await read_body(response, limit, self.error, self.what)
                     return Answer(response.status_code, response.url, response.headers, body)
         except (TimeoutError, httpx.TimeoutException):
-            raise self.error(f"{self.what} did not answer within {budget:g} s") from None
+            raise self.late(f"{self.what} did not answer within {budget:g} s") from None
         except (httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict) as exc:
-            raise self.error(f"cannot fetch {shown}: "
-                             f"{_short(str(exc) or type(exc).__name__)}") from None
+            raise self.error(f"cannot fetch {quoted}: "
+                             f"{shown(str(exc) or type(exc).__name__)}") from None
 
 
 async def read_body(response: httpx.Response, limit: int, error: type[MiioError],
@@ -220,7 +223,7 @@ def _push(layers: list[_Inflate], level: int, data: bytes, sink: Any,
         _push(layers, level + 1, b"", sink, error, what)
 
 
-def _short(text: str, size: int = 120) -> str:
-    """Server-given text for one error line: printable, bounded."""
+def shown(text: str, size: int = 120) -> str:
+    """Server-given text for one error line: printable (others as \\xNN), bounded."""
     shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:size])
     return shown + ("…" if len(text) > size else "")

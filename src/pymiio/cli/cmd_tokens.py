@@ -91,7 +91,8 @@ def cloud(username: str | None, password: str | None, qr: bool, region: str, sav
         notes: list[str] = []
         regions = list(REGIONS) if region == "all" else [region]
         found = flow.fetch_devices(regions, lambda: _login(username, password, qr, asker),
-                                   notes)
+                                   notes, account=username,
+                                   credentials_given=password is not None or qr)
         for note in notes:
             say(f"note: {note}", err=True)
         if save:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from pymiio.bounded_http import Fetcher, shown
 from pymiio.cloud import REGIONS as REGIONS  # where the app API's regions are said
 from pymiio.cloud.account import CloudLogin
 from pymiio.cloud.signing import decrypt_response, encrypt_params, nonce
@@ -21,6 +21,7 @@ from pymiio.errors import CloudError, ExpiredSession
 
 TIMEOUT = 15.0
 PAGE = 200
+MAX_ANSWER = 32 * 1024 * 1024  # a page of 200 devices is well under a megabyte
 MAX_PAGES = 50
 
 
@@ -59,10 +60,17 @@ class CloudDevice:
 
 
 class Api:
-    def __init__(self, session: CloudLogin, region: str, timeout: float = TIMEOUT) -> None:
-        self.session, self.region = session, region
+    """The app API of one region. Every call has a deadline (``timeout``) and all calls
+    together one more (``deadline``, a ``time.monotonic()`` value), so a region that dribbles
+    or pages forever ends; answers are capped."""
+
+    def __init__(self, session: CloudLogin, region: str, timeout: float = TIMEOUT,
+                 deadline: float | None = None) -> None:
+        self.session, self.region, self.timeout = session, region, timeout
+        self.deadline = deadline if deadline is not None else time.monotonic() + 4 * timeout
         self.base = api_url(region)
-        self.client = httpx.Client(timeout=timeout, headers={
+        self.client = Fetcher(CloudError, timeout=timeout, limit=MAX_ANSWER,
+                              what=f"region {region}", headers={
             "Accept-Encoding": "identity", "x-xiaomi-protocal-flag-cli": "PROTOCAL-HTTP2",
             "MIOT-ENCRYPT-ALGORITHM": "ENCRYPT-RC4",
             "User-Agent": "Android-7.1.1-1.0.0-ONEPLUS A3010-136-PYMIIO APP/xiaomi.smarthome "
@@ -74,6 +82,9 @@ class Api:
     def call(self, path: str, data: dict[str, Any]) -> Any:
         """POST one signed, encrypted request; the decrypted ``result``."""
         session = self.session
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise CloudError(f"region {self.region} did not answer within its time")
         nonce_text = nonce()
         form = encrypt_params("POST", path, {"data": json.dumps(data, separators=(",", ":"))},
                               session.ssecurity, nonce_text)
@@ -82,27 +93,22 @@ class Api:
                    "timezone": "GMT+00:00", "is_daylight": "0", "dst_offset": "0",
                    "channel": "MI_APP_STORE"}
         header = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        try:
-            response = self.client.post(f"{self.base}{path}", data=form,
-                                        headers={"Cookie": header})
-        except httpx.TimeoutException:
-            raise CloudError(f"region {self.region} did not answer within "
-                             f"{self.client.timeout.read} s") from None
-        except httpx.HTTPError as exc:
-            raise CloudError(f"region {self.region}: {exc}") from None
-        if response.status_code in (401, 403):
+        response = self.client.post(f"{self.base}{path}", data=form, headers={"Cookie": header},
+                                    timeout=min(self.timeout, left))
+        if response.status in (401, 403):
             raise ExpiredSession("the Xiaomi session expired")
-        if response.status_code != 200:
-            raise CloudError(f"region {self.region} answered HTTP {response.status_code}")
-        answer = decrypt_response(response.text, session.ssecurity, nonce_text)
+        if response.status != 200:
+            raise CloudError(f"region {self.region} answered HTTP {response.status}")
+        answer = decrypt_response(response.body, session.ssecurity, nonce_text)
         if not isinstance(answer, dict):
             raise CloudError(f"region {self.region} answered with an unexpected shape")
         code, message = answer.get("code"), str(answer.get("message", ""))
         if code in (2, 3) or "auth err" in message or "SERVICETOKEN_EXPIRED" in message or \
                 "invalid signature" in message:
-            raise ExpiredSession(f"the Xiaomi session expired ({message or code})")
+            raise ExpiredSession(f"the Xiaomi session expired ({shown(message) or code})")
         if code not in (0, None):
-            raise CloudError(f"region {self.region} refused {path}: {message or code}")
+            raise CloudError(f"region {self.region} refused {path}: "
+                             f"{shown(message) or shown(str(code), 20)}")
         return answer.get("result")
 
     def devices(self) -> list[CloudDevice]:
