@@ -83,3 +83,29 @@ def test_no_import_circles() -> None:
 def test_the_ring_finder_finds_rings() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert _rings(graph) == [["a", "b", "c"]]
+
+
+def test_the_lan_wing_offers_its_faces_and_pymiio_keeps_them() -> None:
+    import pymiio.lan as lan
+
+    assert lan.AsyncDevice is pymiio.AsyncDevice and lan.Device is pymiio.Device
+    assert lan.discover is pymiio.discover and lan.DiscoveredDevice is pymiio.DiscoveredDevice
+    for name in lan.__all__:
+        assert getattr(lan, name).__module__.startswith("pymiio.lan."), name
+    try:
+        lan.nothing_of_the_kind  # noqa: B018
+    except AttributeError as exc:
+        assert "pymiio.lan" in str(exc)
+    else:
+        raise AssertionError("an unknown name was found")
+
+
+def test_one_module_of_the_wing_does_not_load_the_faces() -> None:
+    import subprocess
+    import sys
+
+    script = ("import sys, pymiio.lan.transport; print(sorted(m for m in sys.modules "
+              "if m in ('pymiio.lan.client', 'pymiio.lan.sync', 'pymiio.lan.discovery')))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

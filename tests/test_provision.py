@@ -1,4 +1,4 @@
-"""Provisioning through the library (lan/provision.py): the revealed token is kept before
+"""Provisioning through the library (lan/provisioning.py): the revealed token is kept before
 miIO.config_router goes out, on both faces, against the simulator over real sockets."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 
 from pymiio import AsyncDevice, Device, RetryPolicy, Token
 from pymiio.errors import TokenError
-from pymiio.lan.provision import NotAcknowledged, Revealed, provision, provision_async
+from pymiio.lan.provisioning import NotAcknowledged, Revealed, provision, provision_async
 from pymiio.simulator import Simulator, make_devices
 
 from .addresses import NET

@@ -21,8 +21,8 @@ from pymiio.cli.errors import (
 from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import mask_result, print_json, print_mapping, print_value
 from pymiio.knowledge.model import MAX_IID, parse_pair
-from pymiio.lan.provision import NotAcknowledged, Revealed
-from pymiio.lan.provision import provision as provision_device
+from pymiio.lan.provisioning import NotAcknowledged, Revealed
+from pymiio.lan.provisioning import provision as provision_device
 from pymiio.lan.sync import Device
 from pymiio.protocol.message import code_text
 
