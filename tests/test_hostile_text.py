@@ -185,3 +185,13 @@ def test_discover_table_shows_a_hostile_model_literally() -> None:
     text = captured.get()
     assert all(part in text for part in SHOWN[:4]) and "\x1b]8;" not in text
     assert "\x1b]0;" not in text and "\x1b[2J" not in text
+
+
+def test_debug_lines_show_what_the_device_sent_literally(
+        evil: tuple[SimulatedDevice, Path]) -> None:
+    device, _spec_file = evil
+    device.profile.fw_ver = f"1.0{TITLE}{C1}{BIDI}"  # its JSON carries C1 and bidi raw
+    done = miio("info", HOST, "--token", TOKEN, "--debug")
+    assert done.code == 0 and "debug: " in done.err, done.err
+    assert "\\x9b31m\\u202eevil" in done.err + done.out
+    assert not any(raw in done.err for raw in RAW) and not any(raw in done.out for raw in RAW)

@@ -13,7 +13,7 @@ import click
 
 from pymiio.cli.common import Seconds
 from pymiio.cli.errors import debug_enabled, run_guarded
-from pymiio.cli.output import say
+from pymiio.cli.output import literal_formatter, say
 from pymiio.simulator import BUILTIN, QUIRKS, Simulator, make_devices
 from pymiio.simulator.config import build_faults, load_config
 from pymiio.simulator.profiles import Profile
@@ -100,7 +100,9 @@ async def _serve(simulator: Simulator, as_json: bool, mdns: bool,
                  duration: float | None) -> None:
     import logging
 
-    logging.getLogger("pymiio.simulator").addHandler(logging.StreamHandler(sys.stderr))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(literal_formatter("%(message)s"))
+    logging.getLogger("pymiio.simulator").addHandler(handler)
     logging.getLogger("pymiio.simulator").setLevel(logging.INFO)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

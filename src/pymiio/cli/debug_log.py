@@ -25,7 +25,9 @@ def setup_debug_logging() -> None:
     if not any(h.get_name() == "pymiio-debug" for h in logger.handlers):
         handler = _Stderr()
         handler.set_name("pymiio-debug")
-        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        from pymiio.cli.output import literal_formatter
+
+        handler.setFormatter(literal_formatter("debug: %(name)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 

@@ -52,6 +52,18 @@ def say(text: str, err: bool = False) -> None:
     stream.flush()
 
 
+def literal_formatter(fmt: str) -> Any:
+    """A ``logging.Formatter`` whose lines show device text literally (``--debug`` prints the
+    decrypted JSON a device sent, control characters and all); tracebacks keep their lines."""
+    import logging
+
+    class _Literal(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return visible(super().format(record), keep_newlines=True)
+
+    return _Literal(fmt)
+
+
 def json_text(value: Any, indent: int | None = None) -> str:
     """Strict JSON (non-finite numbers as null) in which the characters JSON may leave raw
     but a terminal obeys (DEL, C1 controls, bidi overrides) are ``\\u`` escapes too."""
