@@ -33,7 +33,8 @@ from typing import Any, TypeVar
 from pymiio.errors import ClosedError, MiioError
 from pymiio.knowledge import operations as ops
 from pymiio.knowledge.model import DeviceModel
-from pymiio.lan.client import AsyncDevice, DeviceState
+from pymiio.lan.client import AsyncDevice
+from pymiio.lan.faces import DeviceState
 from pymiio.lan.transport import UdpEndpoint
 from pymiio.protocol import rpc
 from pymiio.protocol.session import Call

@@ -21,7 +21,7 @@ from pymiio.address import check_host, is_ipv4
 from pymiio.errors import ClosedError, MiioError, MiioTimeoutError, UnreachableError
 from pymiio.knowledge import operations as ops
 from pymiio.knowledge.model import DeviceModel
-from pymiio.lan.client import DeviceState, SessionView, make_session
+from pymiio.lan.faces import DeviceState, SessionView, make_session
 from pymiio.protocol import rpc
 from pymiio.protocol.dump import log_datagram
 from pymiio.protocol.packet import PORT
