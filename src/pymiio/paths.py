@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from pymiio.errors import MiioError, NotRegularFileError
@@ -84,6 +83,8 @@ def write_private(path: Path, text: str) -> None:
     A symlink is followed: the file it points to is replaced, the link stays a link."""
     if path.is_symlink():
         path = path.resolve()
+    import tempfile  # only writers need it: kept off every command's start-up
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,10 +21,11 @@ from pymiio.cli.errors import (
 from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import mask_result, print_json, print_mapping, print_value
 from pymiio.knowledge.model import MAX_IID, parse_pair
-from pymiio.lan.provisioning import NotAcknowledged, Revealed
-from pymiio.lan.provisioning import provision as provision_device
 from pymiio.lan.sync import Device
 from pymiio.protocol.message import code_text
+
+if TYPE_CHECKING:
+    from pymiio.lan.provisioning import Revealed
 
 T = TypeVar("T")
 
@@ -270,6 +271,9 @@ def provision(host: str, ssid: str, password: str, uid: int, name: str | None,
     The token is saved before the device is told to join the network: once provisioned, a
     device hides its token, so a lost acknowledgement must not lose it.
     """
+    from pymiio.lan.provisioning import NotAcknowledged
+    from pymiio.lan.provisioning import provision as provision_device
+
     def run() -> None:
         target = resolve_target(host, token)
         with Device(target.host, target.token, timeout=timeout) as device:
