@@ -29,6 +29,7 @@ from typing import Any, Final
 from pymiio.errors import SpecError
 from pymiio.knowledge.miot_spec import MAX_SPEC, parse_spec_text
 from pymiio.knowledge.model import DeviceModel
+from pymiio.knowledge.spec_cache import parsed
 from pymiio.paths import cache_dir, read_input, write_private
 
 DEFAULT_URL: Final = "https://miot-spec.org"
@@ -94,9 +95,12 @@ class SpecStore:
         """The cached spec, else None. A made-up spec shipped for the simulator answers only
         for its own ``pymiio.…`` model name, never for a real model."""
         path = self.path(model)
-        if not path.is_file() and model.startswith(SIMULATED):
-            path = _PACKAGED / f"{model}.json"
-        return parse_spec_text(_read(path), model) if path.is_file() else None
+        if path.is_file():  # parsed once per version of the file (knowledge/spec_cache.py)
+            return parsed(_read(path), model, parse_spec_text)
+        path = _PACKAGED / f"{model}.json"
+        if model.startswith(SIMULATED) and path.is_file():
+            return parse_spec_text(_read(path), model)
+        return None
 
     def load(self, model: str) -> DeviceModel:
         """Cached, else fetched (and cached); parallel loads of one model fetch once."""
@@ -183,4 +187,4 @@ def _read(path: Path, limit: int = MAX_SPEC) -> bytes:
 
 def load_spec_file(path: Path, model: str) -> DeviceModel:
     """A spec file given on the command line (``--spec``), as the model ``model``."""
-    return parse_spec_text(_read(path), model)
+    return parsed(_read(path), model, parse_spec_text)
