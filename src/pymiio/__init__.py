@@ -47,15 +47,22 @@ if TYPE_CHECKING:
     from pymiio.protocol.token import Token
 
 
-def __getattr__(name: str) -> Any:
+def load_lazily(package: str, table: dict[str, str], namespace: dict[str, Any],
+                name: str) -> Any:
+    """``name`` from the module ``table`` names, kept in the package's ``namespace`` (the
+    ``__getattr__`` of packages whose public names load on first use: pymiio, pymiio.lan)."""
     import importlib
 
-    module = _LAZY.get(name)
+    module = table.get(name)
     if module is None:
-        raise AttributeError(f"module 'pymiio' has no attribute {name!r}")
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
+    namespace[name] = value
     return value
+
+
+def __getattr__(name: str) -> Any:
+    return load_lazily(__name__, _LAZY, globals(), name)
 
 
 __all__ = [

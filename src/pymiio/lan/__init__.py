@@ -7,6 +7,8 @@ one module of the wing does not import the others.
 
 from __future__ import annotations
 
+from pymiio import load_lazily
+
 TYPE_CHECKING = False  # not typing's: pymiio's --help must stay light
 if TYPE_CHECKING:
     from typing import Any
@@ -32,14 +34,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
-
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pymiio.lan' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return load_lazily(__name__, _LAZY, globals(), name)
 
 
 __all__ = ["AsyncDevice", "Device", "DiscoveredDevice", "NotAcknowledged", "Revealed", "Sweep",
