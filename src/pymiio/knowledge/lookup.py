@@ -50,7 +50,7 @@ def describe_device(model: str | None, info: Callable[[], Mapping[str, Any]], *,
 # Descriptions may wait for miot-spec.org (each fetch within its deadline): they get threads of
 # their own, so a stuck fetch never takes one of the default executor, which request-id
 # reservation and every other ``asyncio.to_thread`` need.
-_DESCRIBERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pymiio-describe")
+_DESCRIBERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="pymiio-describe")
 
 
 async def describe_soon(describe: Callable[..., DeviceModel], *args: Any,

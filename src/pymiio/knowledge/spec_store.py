@@ -7,7 +7,8 @@ URL is ``PYMIIO_MIOT_SPEC_URL`` when set (tests point it at a stand-in server on
 Once cached, a model needs no network again. Every request has an overall deadline and a cap on
 its decoded size (:mod:`pymiio.bounded_http`), and a server that answers 404, 500, garbage, a
 dribble or a gzip bomb is a one-line SpecError. Concurrent fetches of one model (the bridge
-describing many devices of it) share one download.
+describing many devices of it) share one download, and fetches waiting for one that failed
+share its error.
 
 Model names are checked before they become file names (``vendor.kind.version``: letters,
 digits, ``-`` and ``_`` between dots); the instances list is kept as ``_instances.json``,
@@ -23,8 +24,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pymiio.errors import SpecError
 from pymiio.knowledge.miot_spec import MAX_SPEC, parse_spec_text
@@ -32,6 +34,7 @@ from pymiio.knowledge.model import DeviceModel
 from pymiio.knowledge.spec_cache import parsed
 from pymiio.paths import cache_dir, read_input, write_private
 
+T = TypeVar("T")
 DEFAULT_URL: Final = "https://miot-spec.org"
 TIMEOUT: Final = 10.0
 INSTANCES_LIFETIME: Final = 7 * 24 * 3600
@@ -42,6 +45,7 @@ _PACKAGED: Final = Path(__file__).with_name("specs")
 SIMULATED: Final = "pymiio."  # the prefix of the made-up specs' model names
 INSTANCES_FILE: Final = "_instances.json"  # no model name starts with "_"
 _locks: dict[tuple[Path, str], threading.Lock] = {}
+_failures: dict[tuple[Path, str], tuple[float, str]] = {}
 _locks_guard = threading.Lock()
 
 
@@ -51,9 +55,23 @@ def check_model(model: str) -> str:
     return model
 
 
-def _lock(directory: Path, name: str) -> threading.Lock:
+def _once(directory: Path, name: str, work: Callable[[], T]) -> T:
+    """``work()`` for one (directory, name) at a time. Callers that waited while it failed
+    get the same error at once instead of trying again each in turn (ten devices of models
+    whose fetch hangs end together at one deadline, not ten deadlines one after another)."""
+    key = (directory, name)
+    started = time.monotonic()
     with _locks_guard:
-        return _locks.setdefault((directory, name), threading.Lock())
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        failed = _failures.get(key)
+        if failed is not None and failed[0] >= started:
+            raise SpecError(failed[1])
+        try:
+            return work()
+        except SpecError as exc:
+            _failures[key] = (time.monotonic(), str(exc))
+            raise
 
 
 def choose_urn(instances: Any, model: str) -> str:
@@ -107,8 +125,7 @@ class SpecStore:
         found = self.cached(model)
         if found is not None:
             return found
-        with _lock(self.directory, model):
-            return self.cached(model) or self.fetch(model)
+        return _once(self.directory, model, lambda: self.cached(model) or self.fetch(model))
 
     def fetch(self, model: str) -> DeviceModel:
         check_model(model)
@@ -132,8 +149,7 @@ class SpecStore:
         return False
 
     def _instances(self) -> Any:
-        with _lock(self.directory, INSTANCES_FILE):
-            return self._instances_locked()
+        return _once(self.directory, INSTANCES_FILE, self._instances_locked)
 
     def _instances_locked(self) -> Any:
         path = self.directory / INSTANCES_FILE
