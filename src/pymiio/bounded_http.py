@@ -10,25 +10,27 @@ Three bounds hold for every request, whatever the server does:
 - **no automatic redirects**: a 3xx comes back to the caller, who decides whether to follow
   it and with what (a login form is never re-posted to another host).
 
-:class:`Fetcher` is a synchronous face (one private event loop and one ``httpx.AsyncClient``,
-whose cookie jar persists between requests); it must not be used from inside a running event
-loop, and one Fetcher belongs to one thread. Failures are raised as the caller's error class,
-one line each.
+:class:`Fetcher` is a synchronous face: one ``httpx.AsyncClient`` (whose cookie jar persists
+between requests) on a private event loop in a thread of its own, so it works from any thread,
+one inside a running event loop included (that loop is blocked while it waits: call it from a
+worker thread there). Failures are raised as the caller's error class, one line each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from pymiio.errors import MiioError
 
+T = TypeVar("T")
 CHUNK = 64 * 1024
 MAX_ENCODINGS = 3
 ACCEPT_ENCODING = "gzip, deflate"
@@ -65,7 +67,10 @@ class Fetcher:
         """``late``: the error raised when a deadline passes (else ``error``)."""
         self.error, self.timeout, self.limit, self.what = error, timeout, limit, what
         self.late = late or error
-        self._runner = asyncio.Runner()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="pymiio-http")
+        self._thread.start()
         self.client = httpx.AsyncClient(
             timeout=timeout, follow_redirects=False,
             headers={"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})})
@@ -78,9 +83,14 @@ class Fetcher:
 
     def close(self) -> None:
         try:
-            self._runner.run(self.client.aclose())
+            self._run(self.client.aclose())
         finally:
-            self._runner.close()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -94,7 +104,7 @@ class Fetcher:
         ``timeout`` seconds overall (``budget``: the whole deadline it is part of, for the
         error message)."""
         seconds = self.timeout if timeout is None else timeout
-        return self._runner.run(self._request(method, url, params, data, headers, seconds,
+        return self._run(self._request(method, url, params, data, headers, seconds,
                                               self.limit if limit is None else limit,
                                               seconds if budget is None else budget))
 
