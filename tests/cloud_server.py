@@ -54,6 +54,8 @@ class CloudServer:
         self.mode: set[str] = set()
         self.requests: list[str] = []
         self.elsewhere = ""  # where "redirect-login" sends the login form
+        self.sts_base = ""  # the STS's base URL, when it should be another host than ours
+        self.cookies_seen: list[tuple[str, str, dict[str, str]]] = []  # (host, path, cookies)
         self.release = threading.Event()
         self.expired_once = False
         self.logins = 0
@@ -80,10 +82,12 @@ class CloudServer:
         if path == "/fe/service/identity/authStart":
             return 200, b"<html>verify</html>", {}
         if path == "/identity/list":
-            return 200, {"code": 0, "flag": 8, "options": [8, 4]}, {"identity_session": "s"}
-        if path == "/identity/auth/sendEmailTicket":
+            offered = [4] if "sms" in self.mode else [] if "no-way" in self.mode else [8, 4]
+            return 200, {"code": 0, "flag": offered[0] if offered else 0,
+                         "options": offered}, {"identity_session": "s"}
+        if path in ("/identity/auth/sendEmailTicket", "/identity/auth/sendPhoneTicket"):
             return 200, ({"code": 70022} if "rate-limit" in self.mode else {"code": 0}), {}
-        if path == "/identity/auth/verifyEmail":
+        if path in ("/identity/auth/verifyEmail", "/identity/auth/verifyPhone"):
             if form.get("ticket") != CODE:
                 return 200, {"code": 70014, "desc": "wrong code"}, {}
             return 200, {"code": 0, "location": "/identity/result/check?ok=1"}, {}
@@ -96,6 +100,10 @@ class CloudServer:
                 ("Location", f"{self.base}/sts?nonce=2&clientSign=abc")]
         if path == "/sts":  # plain text; ssecurity in the header, serviceToken a cookie
             pragma = json.dumps({"nonce": 2, "ssecurity": SSECURITY, "psecurity": "p"})
+            if "pragma-garbage" in self.mode:
+                pragma = "{not json"
+            elif "no-ssecurity" in self.mode:
+                pragma = json.dumps({"nonce": 2})
             return 200, b"ok", {"serviceToken": SERVICE_TOKEN}, [
                 ("Content-Type", "text/plain"), ("extension-pragma", pragma)]
         if path == "/longPolling/loginUrl":
@@ -104,6 +112,8 @@ class CloudServer:
                          "qr": f"{self.base}/qr.png", "lp": f"{self.base}/lp",
                          "timeout": limit}, {}
         if path == "/lp":
+            if "qr-refused" in self.mode:
+                return 200, {"code": 70016, "desc": "refused"}, {}
             self.qr_polls += 1
             return 200, ({"code": 700} if self.qr_polls < 2 else self._success()), {}
         return 404, {"code": 404}, {}
@@ -132,7 +142,7 @@ class CloudServer:
     def _success(self) -> dict[str, Any]:
         self.logins += 1
         return {"code": 0, "ssecurity": SSECURITY, "userId": 1001, "passToken": "pass-tok",
-                "location": f"{self.base}/sts?nonce=1", "nonce": 1}
+                "location": f"{self.sts_base or self.base}/sts?nonce=1", "nonce": 1}
 
     # -- the app API ------------------------------------------------------------------------
 
@@ -218,6 +228,7 @@ class CloudServer:
                 url = urlparse(self.path)
                 cookies = dict(part.strip().split("=", 1) for part in self.headers.get(
                     "Cookie", "").split(";") if "=" in part)
+                owner.cookies_seen.append((self.headers.get("Host", ""), url.path, cookies))
                 parts = url.path.split("/")
                 if len(parts) > 3 and parts[2] == "app":
                     if parts[1] == "us" and "dribble-us" in owner.mode:

@@ -307,3 +307,41 @@ def test_a_huge_account_answer_stops_at_the_cap(tmp_path: Path) -> None:
     peak, message = done.stdout.split(" ", 1)
     assert "sent more than 4194304 bytes" in message, done.stderr
     assert int(peak) < 256, f"peak {peak} MB"
+
+
+def test_account_cookies_stay_on_the_account_host(cloud: CloudServer) -> None:
+    """The user name travels in the userId cookie: to the account host only, never to the
+    STS on another host (the stand-in answers as localhost there)."""
+    cloud.sts_base = cloud.base.replace("127.0.0.1", "localhost")
+    assert _run("--username", USER, "--password", PASSWORD).code == 0  # type: ignore
+    sts = [cookies for host, path, cookies in cloud.cookies_seen if path == "/sts"]
+    assert len(sts) == 1 and sts[0].get("userId") != USER and "deviceId" not in sts[0]
+    login = [cookies for host, path, cookies in cloud.cookies_seen
+             if path == "/pass/serviceLoginAuth2"]
+    assert login and login[0].get("userId") == USER and "deviceId" in login[0]
+
+
+def test_identity_verification_by_sms_code(cloud: CloudServer) -> None:
+    cloud.mode.update({"2fa", "sms"})
+    done = _run("--username", USER, "--password", PASSWORD, "--json", stdin=f"{CODE}\n")
+    assert done.code == 0 and "verification code by SMS" in done.err  # type: ignore
+    assert any(r.startswith("/identity/auth/verifyPhone") for r in cloud.requests)
+
+
+@pytest.mark.parametrize(("modes", "message"), [
+    ({"2fa", "no-way"}, "in a way pymiio cannot do here"),
+    ({"2fa", "pragma-garbage"}, "the extension-pragma header is not JSON"),
+    ({"2fa", "no-ssecurity"}, "Xiaomi did not hand out ssecurity"),
+])
+def test_verification_failures_are_one_line(cloud: CloudServer, modes: set[str],
+                                            message: str) -> None:
+    cloud.mode.update(modes)
+    done = _run("--username", USER, "--password", PASSWORD, stdin=f"{CODE}\n")
+    assert done.code == 1 and message in done.err  # type: ignore[attr-defined]
+    assert done.err.count("\n") <= 2 and "internal error" not in done.err  # type: ignore
+
+
+def test_a_refused_qr_login_is_one_line(cloud: CloudServer) -> None:
+    cloud.mode.add("qr-refused")
+    done = _run("--qr")
+    assert done.code == 1 and "QR login failed: wrong user name" in done.err  # type: ignore
