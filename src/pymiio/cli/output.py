@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -99,7 +100,20 @@ def mask_result(value: Any) -> Any:
     return value
 
 
+PIPED_WIDTH = 200  # columns of piped output (tokens and names never fold mid-value)
+
+
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    if not sys.stdout.isatty() and not os.environ.get("FORCE_COLOR"):
+        from pymiio.cli.table import plain_table  # rich's piped output, without rich's cost
+
+        text = plain_table(None if title is None else visible(title),
+                           [visible(column) for column in columns],
+                           [["" if cell is None else visible(cell) for cell in row]
+                            for row in rows], PIPED_WIDTH)
+        if text is not None:
+            sys.stdout.write(text)
+            return
     from rich.table import Table
 
     table = Table(title=None if title is None else literal(title), show_lines=False)
@@ -114,7 +128,7 @@ def console() -> Any:
     """A rich console; piped output gets a wide one, so tokens and names never fold mid-value."""
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    return Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
 
 
 def print_mapping(mapping: dict[str, Any], title: str | None = None) -> None:
