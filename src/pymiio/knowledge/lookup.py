@@ -6,9 +6,7 @@ speaks ``get_prop``), then by a MIoT spec from the cache or miot-spec.org."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +47,19 @@ def describe_device(model: str | None, info: Callable[[], Mapping[str, Any]], *,
 
 # Descriptions may wait for miot-spec.org (each fetch within its deadline): they get threads of
 # their own, so a stuck fetch never takes one of the default executor, which request-id
-# reservation and every other ``asyncio.to_thread`` need.
-_DESCRIBERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="pymiio-describe")
+# reservation and every other ``asyncio.to_thread`` need. Made on first use: the blocking
+# CLI never needs it (nor asyncio).
+_DESCRIBERS: Any = None
 
 
 async def describe_soon(describe: Callable[..., DeviceModel], *args: Any,
                         **options: Any) -> DeviceModel:
     """``describe(*args, **options)`` off the event loop, in the describers' own executor."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    global _DESCRIBERS
+    if _DESCRIBERS is None:
+        _DESCRIBERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="pymiio-describe")
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_DESCRIBERS, lambda: describe(*args, **options))
