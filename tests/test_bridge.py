@@ -26,6 +26,7 @@ from pymiio.simulator import Simulator, make_devices
 
 from .addresses import NET
 from .conftest import OTHER_TOKEN, TOKEN
+from .ha_schema import problems, reads
 from .mqtt_broker import PASSWORD, USER, Broker
 
 PLUG, PURIFIER, VACUUM, BULB = (f"{NET}.120.1", f"{NET}.120.2", f"{NET}.120.3",
@@ -138,38 +139,51 @@ async def test_topics_state_discovery_and_commands(broker: Broker) -> None:
             "plug": "chuangmi.plug.m1", "purifier": "pymiio.airpurifier.v1",
             "vacuum": "roborock.vacuum.s5", "bulb": "philips.light.bulb"}
 
-        # Home Assistant discovery, by kind
+        # Home Assistant discovery: one config per device, and one for the bridge itself
         def discovered(seen: dict[str, Any]) -> dict[str, Any] | None:
-            found = {t: v for t, v in seen.items()
-                     if t.startswith("homeassistant/") and t.endswith("/config")}
-            kinds = {t.split("/")[1] for t in found}
-            return found if {"light", "fan", "vacuum", "switch"} <= kinds else None
+            found = {v["device"]["name"]: v for t, v in seen.items()
+                     if t.startswith("homeassistant/device/") and t.endswith("/config") and
+                     isinstance(v, dict)}
+            return found if len(found) == 5 else None
 
         configs = await mqtt.wait(discovered)
-        by_component: dict[str, list[dict[str, Any]]] = {}
-        for topic, config in configs.items():
-            by_component.setdefault(topic.split("/")[1], []).append(config)
-        assert {"switch", "sensor", "select", "number", "button", "light", "fan",
-                "vacuum", "binary_sensor"} <= set(by_component)
-        [light] = by_component["light"]
-        assert light["device"]["model"] == "philips.light.bulb"
+        assert not [t for t in mqtt.seen if t.startswith("homeassistant/") and t.endswith(
+            "/config") and not t.startswith("homeassistant/device/")]  # no per-entity topics
+        hub = configs.pop("pymiio bridge (pymiio)")["device"]["identifiers"][0]
+        for name, config in configs.items():
+            assert problems(config) == [], name
+            assert config["device"]["via_device"] == hub
+            assert config["availability"][0]["topic"] == "pymiio/bridge/state"
+            assert config["origin"]["name"] == "pymiio"
+            state = await mqtt.wait(lambda s, n=name: _values(s, f"pymiio/{n}"))
+            for entity in config["components"].values():
+                if entity["platform"] not in ("event", "vacuum"):
+                    assert reads(entity) <= set(state), (name, entity)  # every key published
+        by_platform = {(name, e["platform"]): e for name, config in configs.items()
+                       for e in config["components"].values() if e["name"] is None}
+        assert set(by_platform) == {("bulb", "light"), ("purifier", "fan"),
+                                    ("vacuum", "vacuum"), ("plug", "switch")}
+        light = by_platform["bulb", "light"]
+        assert configs["bulb"]["device"]["model_id"] == "philips.light.bulb"
         assert light["brightness_command_topic"] == "pymiio/bulb/set/brightness"
-        assert light["availability"][0]["topic"] == "pymiio/bridge/state"
-        assert light["origin"]["name"] == "pymiio"
-        [fan] = by_component["fan"]
+        fan = by_platform["purifier", "fan"]
+        assert fan["command_topic"] == "pymiio/purifier/set/air-purifier:on"
         assert fan["preset_modes"] == ["Auto", "Sleep", "Favorite", "Idle"]
-        [vacuum] = by_component["vacuum"]
+        vacuum = by_platform["vacuum", "vacuum"]
         assert vacuum["payload_return_to_base"] == "home" and "locate" in vacuum[
             "supported_features"]
-        temperature = next(c for c in by_component["sensor"]
-                           if c["value_template"].endswith('["environment:temperature"] }}'))
+        purifier = configs["purifier"]["components"]
+        temperature = next(c for c in purifier.values()
+                           if c.get("value_template", "").endswith(
+                               '["environment:temperature"] }}'))
         assert (temperature["unit_of_measurement"], temperature["device_class"],
                 temperature["state_class"]) == ("°C", "temperature", "measurement")
-        number = next(c for c in by_component["number"] if "favorite-level" in
-                      c["command_topic"])
+        number = next(c for c in purifier.values() if "favorite-level" in
+                      c.get("command_topic", ""))
         assert (number["min"], number["max"], number["step"]) == (0, 14, 1)
-        unique = {c["unique_id"] for c in configs.values()}
-        assert len(unique) == len(configs)  # distinct
+        unique = [c["unique_id"] for config in configs.values()
+                  for c in config["components"].values()]
+        assert len(set(unique)) == len(unique)  # distinct
 
         # commands and feedback
         await mqtt.client.publish("pymiio/bulb/set", json.dumps(
@@ -290,7 +304,10 @@ async def test_two_bridges_share_one_broker(broker: Broker) -> None:
                             _values(s, "house/plug") and _values(s, "garage/bulb"))
             await mqtt.client.publish("garage/bulb/set/power", "off")
             await mqtt.wait(lambda s: s.get("garage/bulb/response") == {"status": "ok"})
-            uniques = [v["unique_id"] for t, v in mqtt.seen.items() if t.endswith("/config")]
+            await mqtt.wait(lambda s: len([t for t in s if t.startswith(
+                "homeassistant/device/") and _values(s, t)]) == 6)  # 4 devices, 2 bridges
+            uniques = [c["unique_id"] for t, v in mqtt.seen.items() if t.endswith("/config")
+                       for c in v["components"].values()]
             assert len(uniques) == len(set(uniques))
             assert any("_house_" in u for u in uniques) and any("_garage_" in u
                                                                for u in uniques)

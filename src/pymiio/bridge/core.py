@@ -51,6 +51,7 @@ from pymiio.protocol.pushes import Follower
 log = logging.getLogger("pymiio.bridge")
 ONLINE = json.dumps({"state": "online"})
 OFFLINE = json.dumps({"state": "offline"})
+MAX_STALE = 10_000  # stale discovery configs remembered while device ids are learnt
 POLL_TICK = 0.1  # poll start times are whole ticks: devices sharing a tick wake together
 
 
@@ -111,6 +112,7 @@ class Bridge:
         self.connected = asyncio.Event()
         self.feed = Feed()  # what the bridge does, for the dashboard (bridge/feed.py)
         self._listing_due = False
+        self._stale: dict[str, str] = {}  # retained discovery topics to clear -> owner
         self._epoch = 0.0  # when polling started (loop time): the poll grid counts from it
 
     # -- running --------------------------------------------------------------------------
@@ -167,11 +169,9 @@ class Bridge:
         await served.device.close()
         if forget:
             topic = f"{self.settings.base}/{name}"
-            if served.model is not None and served.entry.device_id is not None:
-                who = ha.Identity(name, served.entry.device_id, served.model.model,
-                                  served.firmware, self.settings.base, self.settings.prefix)
-                for config, _ in ha.configs(served.model, who):
-                    await self._publish(config, "", retain=True)
+            if served.entry.device_id is not None:  # its whole device config, cleared
+                await self._publish(ha.config_topic(self.settings.prefix, ha.device_object_id(
+                    self.settings.base, served.entry.device_id)), "", retain=True)
             for retained in (topic, f"{topic}/availability", f"{topic}/vacuum"):
                 await self._publish(retained, "", retain=True)
             log.info("%s: no longer served", name)
@@ -246,8 +246,11 @@ class Bridge:
         await client.subscribe(f"{base}/+/action")
         await client.subscribe(f"{base}/+/get")
         await client.subscribe(f"{self.settings.prefix}/status")
+        # retained discovery configs: this bridge's own stale ones are cleared (_sweep)
+        await client.subscribe(f"{self.settings.prefix}/+/+/config")
         await client.publish(f"{base}/bridge/state", ONLINE, qos=1, retain=True)
         await self._publish_devices()
+        await self._publish(*self._bridge_config(), retain=True)
         for served in self.devices.values():
             await self._publish_discovery(served)
             await self._publish_state(served, force=True)
@@ -263,9 +266,14 @@ class Bridge:
             payload = bytes(message.payload or b"")
             if topic == f"{self.settings.prefix}/status":
                 if payload.strip().lower() == b"online":  # Home Assistant restarted
+                    await self._publish(*self._bridge_config(), retain=True)
                     for served in self.devices.values():
                         await self._publish_discovery(served)
                         await self._publish_state(served, force=True)
+                continue
+            if topic.startswith(f"{self.settings.prefix}/") and topic.endswith("/config"):
+                if message.retain:
+                    await self._sweep(topic, payload)
                 continue
             if message.retain:  # a command left on the broker: never replayed (docs/bridge.md)
                 log.info("ignored a retained command on %s", _shown(topic))
@@ -300,27 +308,63 @@ class Bridge:
         await self._publish(f"{self.settings.base}/bridge/devices", json.dumps(listing),
                             retain=True)
 
+    def _bridge_config(self) -> tuple[str, str]:
+        topic, payload = ha.bridge_discovery(self.settings.base, self.settings.prefix)
+        return topic, json.dumps(payload, ensure_ascii=False)
+
     async def _publish_discovery(self, served: Served) -> None:
+        """The device's one discovery config (device-based, docs/bridge.md)."""
         if served.model is None or served.entry.device_id is None or self.client is None:
             return
         served.announced = True
         who = ha.Identity(served.name, served.entry.device_id, served.model.model,
                           served.firmware, self.settings.base, self.settings.prefix)
-        for topic, payload in ha.configs(served.model, who):
-            await self._publish(topic, json.dumps(payload, ensure_ascii=False), retain=True)
+        topic, payload = ha.discovery(served.model, who)
+        await self._publish(topic, "" if payload is None else
+                            json.dumps(payload, ensure_ascii=False), retain=True)
+        if self._stale:
+            await self._clear_stale()
+
+    async def _sweep(self, topic: str, payload: bytes) -> None:
+        """A retained discovery config found on the broker: cleared when this bridge published
+        it and no longer serves it (a device removed while the bridge was away, or an entity
+        config of the per-entity discovery earlier versions used)."""
+        if not payload:
+            return
+        owner = ha.retained_owner(topic, payload, self.settings.base, self.settings.prefix)
+        if owner is not None and len(self._stale) < MAX_STALE:
+            self._stale[topic] = owner
+            await self._clear_stale()
+
+    async def _clear_stale(self) -> None:
+        """Clear the stale configs found, once every served device's id is known (a device
+        config is judged by its id; until then it may still be a served device's)."""
+        ids = [s.entry.device_id for s in self.devices.values()]
+        served = {ha.device_object_id(self.settings.base, i) for i in ids if i is not None}
+        for topic, owner in list(self._stale.items()):
+            component, object_id = owner.split("/", 1)
+            if component == "device" and object_id in served:
+                del self._stale[topic]  # a device served again
+            elif component != "device" or None not in ids:
+                del self._stale[topic]
+                log.info("cleared the stale discovery config %s", _shown(topic))
+                await self._publish(topic, "", retain=True)
 
     async def _publish_state(self, served: Served, force: bool = False) -> None:
+        """The state, every key Home Assistant reads included (null until read), from the
+        first poll on (a retained state of an earlier run stays until then)."""
         if not served.values:
             return
-        text = json.dumps(served.values, ensure_ascii=False, default=str)
+        values = served.values if served.model is None else {
+            **ha.blank_state(served.model), **served.values}
+        text = json.dumps(values, ensure_ascii=False, default=str)
         if force or text != served.published:
             served.published = text
             topic = f"{self.settings.base}/{served.name}"
             await self._publish(topic, text, retain=True)
-            if served.model is not None and ha.kind_of(served.model) == "vacuum":
-                await self._publish(f"{topic}/vacuum",
-                                    json.dumps(ha.vacuum_state(served.values, served.model)),
-                                    retain=True)
+            if served.model is not None:
+                for suffix, derived in ha.derived_states(served.model, values).items():
+                    await self._publish(f"{topic}/{suffix}", json.dumps(derived), retain=True)
 
     async def _set_online(self, served: Served, answered: bool) -> None:
         """A poll or probe was answered (or missed): availability published as

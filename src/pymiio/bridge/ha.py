@@ -1,39 +1,51 @@
-"""Home Assistant MQTT discovery payloads for one served device. Pure.
+"""Home Assistant MQTT discovery for the served devices. Pure: a device model in, payloads out.
 
-One config per entity under ``<prefix>/<component>/<unique_id>/config``. Components by kind:
-``switch`` (writable bool), ``binary_sensor`` (read-only bool), ``select`` (writable list),
-``number`` (writable range), ``sensor`` (other readings), ``button`` (an action without
-arguments), and one main entity where the device has one: ``light`` for lamps, ``fan`` for
-purifiers and fans, ``vacuum`` for vacuums. ``unique_id`` is built from the bridge's base
-topic and the device id, so it survives renames and differs between bridges.
+Device-based discovery (HA 2024.12+): one retained config per device under
+``<prefix>/device/<object id>/config`` holding a ``components`` map, one entry per entity, each
+with its ``platform``. The tables in :mod:`pymiio.bridge.ha_tables` decide what each device
+type becomes:
+
+- one **main entity** per device type, named ``null`` so it takes the device's name, built only
+  from properties of the service that holds it (``air-purifier:on``, never
+  ``indicator-light:on``): ``fan``, ``light``, ``switch`` (one per gang of a wall switch),
+  ``humidifier``, ``climate``, ``water_heater``, ``cover`` or ``vacuum``;
+- every other property: ``switch``/``binary_sensor``, ``select``/enum ``sensor``,
+  ``number``/``sensor``, ``text``/``sensor``, with ``entity_category``, ``device_class`` only
+  with a unit HA accepts for it, ``state_class`` (``total_increasing`` for counters);
+- an action without arguments: a ``button``; a spec event: an ``event`` entity reading
+  ``BASE/<name>/event`` (``{"event_type": "<event name>", ...}``).
+
+Every template reads the device's state topic ``BASE/<name>`` by key, and every key it reads is
+one :func:`state_keys` lists (the bridge publishes them all, null until read). The vacuum's
+state is the JSON :func:`derived_states` computes, on ``BASE/<name>/vacuum``.
+
+Ids: ``<object id>`` is ``pymiio_<base>_<device id>``; an entity's ``unique_id`` is
+``<object id>_<component id>``; ids are made of ``[A-Za-z0-9_-]`` and never collide, because
+:func:`ident` adds a short hash wherever cleaning a name up would lose information.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pymiio import __version__
-from pymiio.knowledge.model import Action, DeviceModel, Property
+from pymiio.bridge import ha_tables as T
+from pymiio.knowledge.model import INT_FORMATS, Action, DeviceModel, Event, Property
 
-UNITS = {"percentage": "%", "celsius": "°C", "kelvin": "K", "seconds": "s", "minutes": "min",
-         "hours": "h", "hour": "h", "days": "d", "watt": "W", "lux": "lx", "μg/m3": "µg/m³",
-         "mg/m3": "mg/m³", "pascal": "Pa", "rpm": "rpm", "mm²": "mm²"}
-DEVICE_CLASSES = {"temperature": "temperature", "relative-humidity": "humidity",
-                  "humidity": "humidity", "battery": "battery", "battery-level": "battery",
-                  "pm2.5-density": "pm25", "aqi": "pm25", "electric-power": "power",
-                  "illumination": "illuminance"}
-VACUUM_STATES = {5: "cleaning", 11: "cleaning", 16: "cleaning", 17: "cleaning",
-                 18: "cleaning", 7: "cleaning", 4: "cleaning", 6: "returning", 15: "returning",
-                 8: "docked", 100: "docked", 14: "docked", 22: "docked", 10: "paused",
-                 9: "error", 12: "error", 101: "error", 1: "idle", 2: "idle", 3: "idle",
-                 13: "idle"}
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_IID = re.compile(r"-\d+$")
+NUMERIC = frozenset({*INT_FORMATS, "float"})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Identity:
+    """Who the device is to Home Assistant."""
+
     name: str
     device_id: int
     model: str
@@ -42,176 +54,889 @@ class Identity:
     prefix: str
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9_-]+", "_", text).strip("_")[:64] or "x"
+# -- ids ----------------------------------------------------------------------------------
+
+def ident(text: str) -> str:
+    """``text`` as an id of ``[A-Za-z0-9_-]``, at most 64 characters. Text that already is one
+    stays as it is; anything else is cleaned up and gets 8 hex digits of its hash, so two
+    texts never give one id (``a_b:x`` / ``a:b_x``, ``température`` / ``tempèrature``)."""
+    if _ID.fullmatch(text):
+        return text
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:55]
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{clean}_{digest}" if clean else digest
 
 
-def kind_of(model: DeviceModel) -> str | None:
-    """The main entity a device gets: light, fan or vacuum (None: only per-property ones)."""
-    family = model.services[0].name if model.kind == "classic" and model.services else ""
-    services = {p.service for p in model.properties}
-    if family == "vacuum" or "vacuum" in services:
-        return "vacuum"
-    if family in ("philips-bulb", "philips-eyecare", "yeelight") or "light" in services:
-        return "light"
-    if family == "airpurifier" or services & {"air-purifier", "fan"}:
-        return "fan"
-    return None
+def _entity_slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def configs(model: DeviceModel, who: Identity) -> list[tuple[str, dict[str, Any]]]:
-    """Every (topic, payload) of the device's discovery."""
+def device_object_id(base: str, device_id: int) -> str:
+    return f"pymiio_{ident(base)}_{device_id}"
+
+
+def bridge_object_id(base: str) -> str:
+    return f"pymiio_{ident(base)}_bridge"
+
+
+def config_topic(prefix: str, object_id: str) -> str:
+    return f"{prefix}/device/{object_id}/config"
+
+
+# -- what the state publishes -------------------------------------------------------------
+
+def state_keys(model: DeviceModel) -> list[str]:
+    """The keys of the device's state JSON: what ``status`` reads."""
+    return [p.name for p in model.status_properties()]
+
+
+def blank_state(model: DeviceModel) -> dict[str, Any]:
+    """Every state key, null: what is published before (or when) a value cannot be read."""
+    return dict.fromkeys(state_keys(model))
+
+
+def derived_states(model: DeviceModel, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Extra state topics (suffix → JSON) an entity needs in a shape of its own: the vacuum's
+    ``{"state": …, "fan_speed": …}``."""
+    plan = _vacuum_parts(model)
+    if plan is None:
+        return {}
+    status, fan = plan
+    if status is None and not _vacuum_actions(model):
+        return {}
+    state = None
+    raw = values.get(status.name) if status is not None else None
+    if status is not None and raw is not None and not isinstance(raw, bool):
+        if model.kind == "classic" and isinstance(raw, int):
+            state = T.CLASSIC_VACUUM_STATES.get(raw)
+        else:
+            state = _word(status.label(raw) or "", T.VACUUM_WORDS)
+    speed = values.get(fan.name) if fan is not None else None
+    return {"vacuum": {"state": state,
+                       "fan_speed": (fan.label(speed) or speed) if fan is not None and
+                       speed is not None else None}}
+
+
+# -- discovery ------------------------------------------------------------------------------
+
+def discovery(model: DeviceModel, who: Identity) -> tuple[str, dict[str, Any] | None]:
+    """The device's discovery config: (topic, payload); None: the device has no entity (a
+    spec of device information only), so nothing is announced."""
+    object_id = device_object_id(who.base, who.device_id)
     base = f"{who.base}/{who.name}"
-    shared = _shared(who, base)
-    out: list[tuple[str, dict[str, Any]]] = []
-    used: set[str] = set()
-    main = kind_of(model)
-    if main is not None:
-        entity, used = _main(main, model, base)
-        if entity is not None:
-            out.append(_config(who, main, "main", {**shared, "name": None, **entity}))
-    for prop in model.properties:
-        if prop.name in used or not (prop.readable or prop.writable):
-            continue
-        component, entity = _property(prop, base)
-        out.append(_config(who, component, prop.name, {**shared, **entity}))
-    for action in model.actions:
-        if not action.inputs:
-            out.append(_config(who, "button", f"action-{action.name}",
-                               {**shared, **_button(action, base)}))
-    return out
-
-
-def _config(who: Identity, component: str, key: str,
-            entity: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    unique = f"pymiio_{slug(who.base)}_{who.device_id}_{slug(key)}"
-    entity = {"unique_id": unique, "object_id": slug(f"{who.name}_{key}"), **entity}
-    return f"{who.prefix}/{component}/{unique}/config", entity
-
-
-def _shared(who: Identity, base: str) -> dict[str, Any]:
-    device: dict[str, Any] = {"identifiers": [f"pymiio_{slug(who.base)}_{who.device_id}"],
-                              "name": who.name, "model": who.model, "manufacturer":
-                              who.model.split(".", 1)[0].capitalize()}
+    components = _Components(model, who, object_id, base).build()
+    if not components:
+        return config_topic(who.prefix, object_id), None
+    device: dict[str, Any] = {
+        "identifiers": [object_id], "name": who.name, "model": model.description or who.model,
+        "model_id": who.model, "manufacturer": who.model.split(".", 1)[0].capitalize(),
+        "via_device": bridge_object_id(who.base)}
     if who.firmware:
         device["sw_version"] = who.firmware
-    return {
-        "device": device,
-        "origin": {"name": "pymiio", "sw_version": __version__,
-                   "support_url": "https://pypi.org/project/pymiio/"},
+    payload = {
+        "device": device, "origin": _origin(),
         "availability": [
             {"topic": f"{who.base}/bridge/state", "value_template": "{{ value_json.state }}"},
             {"topic": f"{base}/availability", "value_template": "{{ value_json.state }}"}],
         "availability_mode": "all",
+        "components": components,
+    }
+    return config_topic(who.prefix, object_id), payload
+
+
+def bridge_discovery(base: str, prefix: str) -> tuple[str, dict[str, Any]]:
+    """The bridge itself as a device (served devices name it in ``via_device``), with one
+    diagnostic entity: whether it is connected."""
+    object_id = bridge_object_id(base)
+    return config_topic(prefix, object_id), {
+        "device": {"identifiers": [object_id], "name": f"pymiio bridge ({base})",
+                   "model": "MQTT bridge", "manufacturer": "pymiio", "sw_version": __version__},
+        "origin": _origin(),
+        "components": {"connection": {
+            "platform": "binary_sensor", "unique_id": f"{object_id}_connection",
+            "default_entity_id": f"binary_sensor.{_entity_slug(f'pymiio {base}')}_connection",
+            "name": "Connection", "device_class": "connectivity",
+            "entity_category": "diagnostic", "state_topic": f"{base}/bridge/state",
+            "value_template": "{{ 'ON' if value_json['state'] == 'online' else 'OFF' }}"}},
     }
 
 
+def retained_owner(topic: str, payload: bytes, base: str, prefix: str) -> str | None:
+    """The object id of a retained discovery config this bridge published (its availability
+    starts with this bridge's state topic): a device config (``device/<id>``) or an entity
+    config of the per-entity discovery older versions used (``<component>/<id>``); else None."""
+    parts = topic.split("/")
+    if topic.count("/") != prefix.count("/") + 3 or not topic.startswith(prefix + "/") or \
+            parts[-1] != "config":
+        return None
+    try:
+        document = json.loads(payload)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    availability = document.get("availability") if isinstance(document, dict) else None
+    if not isinstance(availability, list) or not availability or \
+            not isinstance(availability[0], dict) or \
+            availability[0].get("topic") != f"{base}/bridge/state":
+        return None
+    return f"{parts[-3]}/{parts[-2]}"
+
+
+def main_platform(model: DeviceModel) -> str | None:
+    """The platform of the device's main entity (None: only per-property entities)."""
+    builder = _Components(model, Identity("x", 0, model.model, None, "x", "x"), "x", "x")
+    builder.build()
+    return builder.main_platforms[0] if builder.main_platforms else None
+
+
+def _origin() -> dict[str, Any]:
+    return {"name": "pymiio", "sw_version": __version__,
+            "support_url": "https://pypi.org/project/pymiio/"}
+
+
+# -- the mapping ------------------------------------------------------------------------------
+
+def device_type(model: DeviceModel) -> str | None:
+    """The MIoT device type, or the one a classic family behaves as."""
+    if model.kind == "classic":
+        family = model.services[0].name if model.services else ""
+        return T.CLASSIC_TYPES.get(family)
+    return model.device_type
+
+
+def service_of(prop: Property | Action | Event, model: DeviceModel) -> str:
+    """The (unique) service name an element belongs to; a classic family's for classic."""
+    if model.kind == "classic":
+        return model.services[0].name if model.services else ""
+    return prop.name.split(":", 1)[0]
+
+
+def _bare(prop: Property | Action | Event) -> str:
+    return prop.name.split(":", 1)[-1]
+
+
+def _plain(name: str) -> str:
+    return _IID.sub("", name)
+
+
 def _value(prop: Property) -> str:
-    return f"value_json[{json.dumps(prop.name)}]"
+    return f"value_json[{json.dumps(prop.name, ensure_ascii=False)}]"
 
 
-def _property(prop: Property, base: str) -> tuple[str, dict[str, Any]]:
-    state = {"name": prop.description or prop.name, "state_topic": base}
-    command = f"{base}/set/{prop.name}"
-    if prop.format == "bool":
-        template = f"{{{{ 'ON' if {_value(prop)} else 'OFF' }}}}"
-        if prop.writable:
-            return "switch", {**state, "command_topic": command, "value_template": template,
-                              "payload_on": "ON", "payload_off": "OFF"}
-        return "binary_sensor", {**state, "value_template": template}
-    if prop.choices and prop.writable:
-        labels = _labels(prop)
-        return "select", {**state, "command_topic": command, "options": list(labels.values()),
-                          "value_template": _label_template(prop, labels)}
-    if prop.range is not None and prop.writable:
-        low, high, step = prop.range
-        entity = {**state, "command_topic": command, "min": low, "max": high,
-                  "step": step or 1, "value_template": f"{{{{ {_value(prop)} }}}}"}
-        if prop.unit in UNITS:
-            entity["unit_of_measurement"] = UNITS[prop.unit]
-        return "number", entity
-    entity = {**state, "value_template": f"{{{{ {_value(prop)} }}}}"}
-    if prop.choices:
-        labels = _labels(prop)
-        entity["value_template"] = _label_template(prop, labels)
-    elif prop.format not in ("string", "json"):
-        entity["state_class"] = "measurement"
-        if prop.unit in UNITS:
-            entity["unit_of_measurement"] = UNITS[prop.unit]
-        bare = prop.name.split(":", 1)[-1]
-        if bare in DEVICE_CLASSES and (prop.unit is None or prop.unit in UNITS):
-            entity["device_class"] = DEVICE_CLASSES[bare]
-    return "sensor", entity
+def _jinja(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _word(label: str, table: Iterable[tuple[str, str]]) -> str | None:
+    """What a label means by the first table word that starts a word of it."""
+    text = label.lower()
+    for word, meaning in table:
+        if re.search(r"(?<![a-z])" + re.escape(word), text):
+            return meaning
+    return None
 
 
 def _labels(prop: Property) -> dict[str, str]:
-    """Each list value (as text, as templates see it) with its label."""
-    return {str(c.value): c.description or str(c.value) for c in prop.choices}
+    """Each value (as text, as templates see it) with its distinct label."""
+    return {str(c.value): label for c, label in
+            zip(prop.choices, prop.choice_labels(), strict=True)}
 
 
-def _label_template(prop: Property, labels: dict[str, str]) -> str:
-    mapping = json.dumps(labels, ensure_ascii=False)
-    return f"{{{{ {mapping}.get({_value(prop)} | string, {_value(prop)}) }}}}"
+def _values(prop: Property) -> dict[str, Any]:
+    """Each distinct label with its value: what a command template sends back."""
+    return {label: c.value for c, label in zip(prop.choices, prop.choice_labels(), strict=True)}
 
 
-def _button(action: Action, base: str) -> dict[str, Any]:
-    return {"name": action.description or action.name, "command_topic": f"{base}/action",
-            "payload_press": action.name}
+def _tpl_bool(prop: Property, on: str = "ON", off: str = "OFF") -> str:
+    v = _value(prop)
+    return f"{{{{ 'None' if {v} is none else ('{on}' if {v} else '{off}') }}}}"
 
 
-def _main(kind: str, model: DeviceModel,
-          base: str) -> tuple[dict[str, Any] | None, set[str]]:
-    props = {p.name.split(":", 1)[-1]: p for p in model.properties}
-    if kind == "vacuum":
-        names = {a.name.split(":", 1)[-1] for a in model.actions}
-        return {"state_topic": f"{base}/vacuum", "command_topic": f"{base}/action",
-                "payload_return_to_base": "home", "payload_clean_spot": "spot",
-                "payload_locate": "find", "payload_start": "start", "payload_pause": "pause",
-                "payload_stop": "stop",
-                "supported_features": [f for f, a in (
-                    ("start", "start"), ("stop", "stop"), ("pause", "pause"),
-                    ("return_home", "home"), ("locate", "find"), ("clean_spot", "spot"))
-                    if a in names] + ["status"]}, set()
-    power = props.get("power") or props.get("on")
-    if power is None or not power.writable:
-        return None, set()
-    entity: dict[str, Any] = {"state_topic": base, "command_topic": f"{base}/set/{power.name}",
-                              "state_value_template":
-                                  f"{{{{ 'ON' if {_value(power)} else 'OFF' }}}}",
-                              "payload_on": "ON", "payload_off": "OFF"}
-    used = {power.name}
-    if kind == "light":
-        bright = props.get("brightness")
-        if bright is not None and bright.writable:
-            entity.update(brightness_command_topic=f"{base}/set/{bright.name}",
-                          brightness_state_topic=base,
-                          brightness_value_template=f"{{{{ {_value(bright)} }}}}",
-                          brightness_scale=100)
-            used.add(bright.name)
-        ct = props.get("color-temperature")
-        if ct is not None and ct.writable and ct.unit == "kelvin" and ct.range:
-            entity.update(color_temp_command_topic=f"{base}/set/{ct.name}",
-                          color_temp_state_topic=base, color_temp_kelvin=True,
-                          color_temp_value_template=f"{{{{ {_value(ct)} }}}}",
-                          min_kelvin=ct.range[0], max_kelvin=ct.range[1])
-            used.add(ct.name)
-        return entity, used
-    mode = props.get("mode")
-    if mode is not None and mode.writable and mode.choices:
-        labels = _labels(mode)
-        entity.update(preset_modes=list(labels.values()),
-                      preset_mode_command_topic=f"{base}/set/{mode.name}",
-                      preset_mode_state_topic=base,
-                      preset_mode_value_template=_label_template(mode, labels))
-        used.add(mode.name)
-    return entity, used
+def _tpl_plain(prop: Property) -> str:
+    return f"{{{{ {_value(prop)} }}}}"
 
 
-def vacuum_state(values: dict[str, Any], model: DeviceModel) -> dict[str, Any]:
-    """The JSON Home Assistant's vacuum state schema wants, from the device's values."""
-    state = values.get("state") if "state" in values else values.get("vacuum:status")
-    fan = values.get("fan-speed")
-    label = model.property("fan-speed").label(fan) if fan is not None and any(
-        p.name == "fan-speed" for p in model.properties) else None
-    return {"state": VACUUM_STATES.get(state, "idle") if isinstance(state, int) else None,
-            "fan_speed": label or fan}
+def _tpl_label(prop: Property, table: dict[str, str], default: str = "None") -> str:
+    return f"{{{{ {_jinja(table)}.get({_value(prop)} | string, {_jinja(default)}) }}}}"
+
+
+def _tpl_command(table: dict[str, Any]) -> str:
+    return f"{{{{ {_jinja(table)}.get(value, value) }}}}"
+
+
+class _Components:
+    """Builds the ``components`` map of one device."""
+
+    def __init__(self, model: DeviceModel, who: Identity, object_id: str, base: str) -> None:
+        self.model, self.who, self.object_id, self.base = model, who, object_id, base
+        self.components: dict[str, dict[str, Any]] = {}
+        self.used: set[str] = set()
+        self.names: set[str] = set()
+        self.main_platforms: list[str] = []  # what the main entities became
+        self.main_services: set[str] = set()
+        self.readable = set(state_keys(model))
+        self.type = device_type(model)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _set(self, prop: Property) -> str:
+        return f"{self.base}/set/{prop.name}"
+
+    def _add(self, cid: str, platform: str, key: str, entity: dict[str, Any]) -> None:
+        cid = ident(cid)
+        while cid in self.components:  # a component id is never given twice
+            cid = ident(f"{cid}:{platform}")
+        entity = {"platform": platform, "unique_id": f"{self.object_id}_{cid}",
+                  "default_entity_id": self._entity_id(platform, key), **entity}
+        self.components[cid] = entity
+
+    def _entity_id(self, platform: str, key: str) -> str:
+        device = _entity_slug(self.who.name) or f"miio_{self.who.device_id}"
+        suffix = _entity_slug(key)
+        return f"{platform}.{device}_{suffix}" if key and suffix else f"{platform}.{device}"
+
+    def _name(self, prop: Property | Action | Event, service: str) -> str:
+        """The entity's name: the spec's description; a generic one (``Switch Status``,
+        ``Brightness``) outside the main service says its service (``Indicator Light``)."""
+        text = " ".join(prop.description.split()) or _bare(prop).replace("-", " ").capitalize()
+        if isinstance(prop, Property) and service not in self.main_services and \
+                self.model.kind == "miot" and _plain(_bare(prop)) in T.GENERIC_NAMES:
+            label = self._service_label(service)
+            text = label if _plain(_bare(prop)) == "on" else f"{label} {text}"
+        for candidate in (text, f"{text} ({self._service_label(service)})", f"{text} "
+                          f"({prop.name})"):
+            if candidate.casefold() not in self.names:
+                self.names.add(candidate.casefold())
+                return candidate
+        return f"{text} ({prop.name})"
+
+    def _service_label(self, service: str) -> str:
+        found = next((s for s in self.model.services if s.name == service), None)
+        return (found.description if found and found.description else service)
+
+    def _props_of(self, service: str) -> list[Property]:
+        return [p for p in self.model.properties if service_of(p, self.model) == service]
+
+    def _find(self, props: list[Property], names: tuple[str, ...],
+              check: Callable[[Property], bool]) -> Property | None:
+        """The first property named (bare, or with its iid suffix) in ``names`` that passes."""
+        for wanted in names:
+            for exact in (True, False):
+                for prop in props:
+                    bare = _bare(prop)
+                    if (bare == wanted if exact else _plain(bare) == wanted) and check(prop) \
+                            and prop.name not in self.used:
+                        return prop
+        return None
+
+    def _state(self, prop: Property) -> bool:
+        return prop.name in self.readable
+
+    def _service_type(self, service: str) -> str:
+        found = next((s for s in self.model.services if s.name == service), None)
+        return (found.type or found.name) if found else service
+
+    # -- the whole device ----------------------------------------------------------------
+
+    def mains(self) -> list[tuple[str, str, str, list[Property]]]:
+        """(component id, platform, service, its properties) of each main entity's service."""
+        if self.type is None or self.type not in T.DEVICES:
+            return []
+        platform, types = T.DEVICES[self.type]
+        if self.model.kind == "classic":
+            service = self.model.services[0].name if self.model.services else ""
+            return [("main", platform, service, list(self.model.properties))]
+        for wanted in types:
+            services = [s for s in sorted(self.model.services, key=lambda s: s.siid)
+                        if (s.type or s.name) == wanted]
+            if services:
+                single = len(services) == 1
+                return [("main" if single else s.name, platform, s.name, self._props_of(s.name))
+                        for s in services]
+        return []
+
+    def build(self) -> dict[str, dict[str, Any]]:
+        mains = self.mains()
+        for cid, platform, service, props in mains:
+            name = None if len(mains) == 1 else self._name_of_service(service)
+            built = self._main(cid, platform, service, props, name)
+            if built is not None:
+                self.main_platforms.append(built)
+        main_services = self.main_services = {service for _, _, service, _ in mains}
+        for other in self.model.services:
+            kind = T.SECONDARY_SERVICES.get(other.type or other.name)
+            if kind and other.name not in main_services:
+                self._main(other.name, kind, other.name, self._props_of(other.name),
+                           self._name_of_service(other.name))
+        for prop in self.model.properties:
+            if prop.name not in self.used and (prop.readable or prop.writable) and \
+                    self._service_type(service_of(prop, self.model)) != "device-information":
+                self._property(prop, bool(mains), main_services)
+        for action in self.model.actions:
+            if not action.inputs:
+                self._add(f"action-{action.name}", "button", f"action {_bare(action)}", {
+                    "name": self._name(action, service_of(action, self.model)),
+                    "command_topic": f"{self.base}/action", "payload_press": action.name})
+        for event in self.model.events:
+            self._event(event)
+        return self.components
+
+    def _name_of_service(self, service: str) -> str:
+        label = self._service_label(service)
+        text = label if label != service else service.replace("-", " ").capitalize()
+        if text.casefold() in self.names:
+            text = f"{text} ({service})"
+        self.names.add(text.casefold())
+        return text
+
+    def _main(self, cid: str, platform: str, service: str, props: list[Property],
+              name: str | None) -> str | None:
+        """The entity of one main (or secondary) service; the platform it got, if any."""
+        builders: dict[str, Callable[[list[Property]], dict[str, Any] | None]] = {
+            "fan": self._fan, "light": self._light, "switch": self._switch,
+            "humidifier": self._humidifier, "climate": self._climate,
+            "water_heater": self._water_heater, "cover": self._cover, "vacuum": self._vacuum}
+        before = set(self.used)
+        entity = builders[platform](props)
+        if entity is None:
+            self.used = before
+            if platform != T.FALLBACK:
+                platform, entity = T.FALLBACK, self._switch(props)
+            if entity is None:
+                self.used = before
+                return None
+        key = "" if name is None else service
+        self._add(cid, platform, key, {"name": name, **entity})
+        return platform
+
+    # -- main entities -------------------------------------------------------------------
+
+    def _power(self, props: list[Property]) -> Property | None:
+        names = T.FEATURES["switch"]["power"]
+        prop = self._find(props, names, lambda p: p.format == "bool" and p.writable)
+        if prop is not None:
+            self.used.add(prop.name)
+        return prop
+
+    def _feature(self, props: list[Property], platform: str, feature: str,
+                 check: Callable[[Property], bool]) -> Property | None:
+        prop = self._find(props, T.FEATURES[platform][feature], check)
+        if prop is not None:
+            self.used.add(prop.name)
+        return prop
+
+    def _onoff(self, power: Property) -> dict[str, Any]:
+        entity: dict[str, Any] = {"command_topic": self._set(power), "payload_on": "ON",
+                                  "payload_off": "OFF"}
+        if self._state(power):
+            entity.update(state_topic=self.base, value_template=_tpl_bool(power))
+        return entity
+
+    def _switch(self, props: list[Property]) -> dict[str, Any] | None:
+        power = self._power(props)
+        if power is None:
+            return None
+        entity = self._onoff(power)
+        if self.type in ("outlet", "relay"):
+            entity["device_class"] = "outlet"
+        return entity
+
+    def _fan(self, props: list[Property]) -> dict[str, Any] | None:
+        power = self._power(props)
+        if power is None:
+            return None
+        entity = self._onoff(power)
+        if "value_template" in entity:
+            entity["state_value_template"] = entity.pop("value_template")
+        speed = self._feature(props, "fan", "speed", lambda p: p.writable and
+                              p.format in NUMERIC and _speeds(p) is not None)
+        span = _speeds(speed) if speed is not None else None
+        if speed is not None and span is not None:
+            low, high = span
+            shift = 1 - low if low < 1 else 0
+            entity.update(percentage_command_topic=self._set(speed),
+                          speed_range_min=low + shift, speed_range_max=high + shift)
+            if shift:
+                entity["percentage_command_template"] = f"{{{{ value - {shift} }}}}"
+            if self._state(speed):
+                v = _value(speed)
+                entity.update(percentage_state_topic=self.base, percentage_value_template=(
+                    f"{{{{ 'None' if {v} is none else {v} + {shift} }}}}" if shift else
+                    _tpl_plain(speed)))
+        preset = self._feature(props, "fan", "preset", lambda p: p.writable and bool(p.choices))
+        if preset is not None:
+            entity.update(preset_modes=list(preset.choice_labels()),
+                          preset_mode_command_topic=self._set(preset),
+                          preset_mode_command_template=_tpl_command(_values(preset)))
+            if self._state(preset):
+                entity.update(preset_mode_state_topic=self.base,
+                              preset_mode_value_template=_tpl_label(preset, _labels(preset)))
+        swing = self._feature(props, "fan", "oscillation",
+                              lambda p: p.writable and p.format == "bool")
+        if swing is not None:
+            entity.update(oscillation_command_topic=self._set(swing),
+                          payload_oscillation_on="on", payload_oscillation_off="off")
+            if self._state(swing):
+                entity.update(oscillation_state_topic=self.base,
+                              oscillation_value_template=_tpl_bool(swing, "on", "off"))
+        direction = self._feature(props, "fan", "direction",
+                                  lambda p: p.writable and p.format == "bool")
+        if direction is not None:
+            entity.update(direction_command_topic=self._set(direction),
+                          direction_command_template="{{ 'on' if value == 'reverse' else "
+                                                     "'off' }}")
+            if self._state(direction):
+                entity.update(direction_state_topic=self.base,
+                              direction_value_template=_tpl_bool(direction, "reverse",
+                                                                 "forward"))
+        return entity
+
+    def _light(self, props: list[Property]) -> dict[str, Any] | None:
+        power = self._power(props)
+        if power is None:
+            return None
+        entity = self._onoff(power)
+        if "value_template" in entity:
+            entity["state_value_template"] = entity.pop("value_template")
+        bright = self._feature(props, "light", "brightness", lambda p: p.writable and
+                               p.range is not None and p.range[0] >= 0 and p.range[1] >= 1 and
+                               not p.choices)
+        if bright is not None and bright.range is not None:
+            entity.update(brightness_command_topic=self._set(bright),
+                          brightness_scale=int(bright.range[1]))
+            if self._state(bright):
+                entity.update(brightness_state_topic=self.base,
+                              brightness_value_template=_tpl_plain(bright))
+        ct = self._feature(props, "light", "color_temp", lambda p: p.writable and
+                           p.unit == "kelvin" and p.range is not None and p.range[0] > 0)
+        if ct is not None and ct.range is not None:
+            entity.update(color_temp_command_topic=self._set(ct), color_temp_kelvin=True,
+                          min_kelvin=int(ct.range[0]), max_kelvin=int(ct.range[1]))
+            if self._state(ct):
+                entity.update(color_temp_state_topic=self.base,
+                              color_temp_value_template=_tpl_plain(ct))
+        color = self._feature(props, "light", "color", lambda p: p.writable and
+                              p.format in NUMERIC and p.format != "float" and
+                              (p.unit == "rgb" or (p.range is not None and
+                                                   p.range[1] == 0xFFFFFF)))
+        if color is not None:
+            entity.update(rgb_command_topic=self._set(color), rgb_command_template=(
+                "{{ red * 65536 + green * 256 + blue }}"))
+            if self._state(color):
+                v = _value(color)
+                entity.update(rgb_state_topic=self.base, rgb_value_template=(
+                    f"{{{{ 'None' if {v} is none else (({v} // 65536) % 256) ~ ',' ~ "
+                    f"(({v} // 256) % 256) ~ ',' ~ ({v} % 256) }}}}"))
+        effect = self._feature(props, "light", "effect", lambda p: p.writable and bool(p.choices))
+        if effect is not None:
+            entity.update(effect_list=list(effect.choice_labels()),
+                          effect_command_topic=self._set(effect),
+                          effect_command_template=_tpl_command(_values(effect)))
+            if self._state(effect):
+                entity.update(effect_state_topic=self.base,
+                              effect_value_template=_tpl_label(effect, _labels(effect)))
+        return entity
+
+    def _environment(self, props: list[Property], names: tuple[str, ...]) -> Property | None:
+        """A reading from the main service, else from an environment service."""
+        found = self._find(props, names, self._state)
+        if found is None:
+            for service in self.model.services:
+                if (service.type or service.name) in T.ENVIRONMENT_SERVICES:
+                    found = self._find(self._props_of(service.name), names, self._state)
+                    if found is not None:
+                        break
+        if found is not None:
+            self.used.add(found.name)
+        return found
+
+    def _humidifier(self, props: list[Property]) -> dict[str, Any] | None:
+        power = self._power(props)
+        target = self._feature(props, "humidifier", "target", lambda p: p.writable and
+                               p.range is not None and not p.choices)
+        if power is None or target is None or target.range is None:
+            return None
+        entity = self._onoff(power)
+        if "value_template" in entity:
+            entity["state_value_template"] = entity.pop("value_template")
+        entity.update(device_class="dehumidifier" if self.type == "dehumidifier" else
+                      "humidifier", target_humidity_command_topic=self._set(target),
+                      min_humidity=target.range[0], max_humidity=target.range[1])
+        if self._state(target):
+            entity.update(target_humidity_state_topic=self.base,
+                          target_humidity_state_template=_tpl_plain(target))
+        mode = self._feature(props, "humidifier", "mode", lambda p: p.writable and
+                             bool(p.choices))
+        if mode is not None:
+            entity.update(modes=list(mode.choice_labels()), mode_command_topic=self._set(mode),
+                          mode_command_template=_tpl_command(_values(mode)))
+            if self._state(mode):
+                entity.update(mode_state_topic=self.base,
+                              mode_state_template=_tpl_label(mode, _labels(mode)))
+        current = self._environment(props, T.FEATURES["humidifier"]["current"])
+        if current is not None:
+            entity.update(current_humidity_topic=self.base,
+                          current_humidity_template=_tpl_plain(current))
+        return entity
+
+    def _modes(self, power: Property | None, mode: Property | None, words: Any,
+               default: str) -> tuple[list[str], dict[str, Any], list[str], dict[str, Any]]:
+        """(HA modes, their command/state plumbing, presets, preset plumbing) of a climate or
+        water heater: ``off`` is the power switch; a mode label HA knows becomes that mode,
+        the others presets."""
+        table: dict[str, Any] = {}  # HA mode -> device value
+        presets: dict[str, Any] = {}
+        if mode is not None:
+            for choice, label in zip(mode.choices, mode.choice_labels(), strict=True):
+                meaning = _word(label, words)
+                if meaning == "off" and power is not None:
+                    continue  # off is the power switch's
+                if meaning is not None and meaning not in table:
+                    table[meaning] = choice.value
+                elif label.casefold() != "none":
+                    presets[label] = choice.value
+        modes = ["off"] if power is not None or "off" in table else []
+        modes += [m for m in table if m != "off"] or [default]
+        default = modes[-1] if default not in modes else default
+        plumbing: dict[str, Any] = {}
+        on = json.dumps(power.name) if power is not None else None
+        key = json.dumps(mode.name) if mode is not None else None
+        if power is not None and (mode is None or mode.writable):
+            plumbing["mode_command_topic"] = f"{self.base}/set"
+            plumbing["mode_command_template"] = (
+                f"{{% if value == 'off' %}}{{{on}: false}}"
+                + (f"{{% elif value in {_jinja(table)} %}}{{{on}: true, {key}: "
+                   f"{{{{ {_jinja(table)}[value] | tojson }}}}}}" if table and key else "")
+                + f"{{% else %}}{{{on}: true}}{{% endif %}}")
+        elif mode is not None and mode.writable and table:
+            plumbing["mode_command_topic"] = self._set(mode)
+            plumbing["mode_command_template"] = _tpl_command(table)
+        state_mode = ""
+        if mode is not None and self._state(mode):
+            reverse = {str(v): m for m, v in table.items()}
+            state_mode = f"{_jinja(reverse)}.get({_value(mode)} | string, {_jinja(default)})" \
+                if reverse else _jinja(default)
+        else:
+            state_mode = _jinja(modes[-1])
+        if power is not None and self._state(power):
+            v = _value(power)
+            plumbing.update(mode_state_topic=self.base, mode_state_template=(
+                f"{{% if {v} is none %}}None{{% elif not {v} %}}off"
+                f"{{% else %}}{{{{ {state_mode} }}}}{{% endif %}}"))
+        elif power is None and mode is not None and self._state(mode):
+            plumbing.update(mode_state_topic=self.base,
+                            mode_state_template=f"{{{{ {state_mode} }}}}")
+        preset_plumbing: dict[str, Any] = {}
+        if presets and mode is not None and mode.writable:
+            preset_plumbing.update(preset_mode_command_topic=self._set(mode),
+                                   preset_mode_command_template=_tpl_command(presets))
+            if self._state(mode):
+                labels = {str(v): k for k, v in presets.items()}
+                preset_plumbing.update(preset_mode_state_topic=self.base,
+                                       preset_mode_value_template=_tpl_label(mode, labels,
+                                                                             "none"))
+        return modes, plumbing, list(presets) if preset_plumbing else [], preset_plumbing
+
+    def _temperature(self, target: Property | None, entity: dict[str, Any]) -> None:
+        if target is None or target.range is None:
+            return
+        low, high, step = target.range
+        entity.update(temperature_command_topic=self._set(target), min_temp=low, max_temp=high)
+        if target.unit in ("celsius", "fahrenheit"):
+            entity["temperature_unit"] = "C" if target.unit == "celsius" else "F"
+        entity["precision"] = 0.1 if step and step < 0.5 else 0.5 if step and step < 1 else 1.0
+        if self._state(target):
+            entity.update(temperature_state_topic=self.base,
+                          temperature_state_template=_tpl_plain(target))
+
+    def _climate(self, props: list[Property]) -> dict[str, Any] | None:
+        power = self._power(props)
+        mode = self._feature(props, "climate", "mode", lambda p: bool(p.choices))
+        target = self._feature(props, "climate", "target", lambda p: p.writable and
+                               p.range is not None and not p.choices)
+        if power is None and target is None and (mode is None or not mode.writable or not any(
+                _word(label, T.HVAC_WORDS) for label in mode.choice_labels())):
+            return None
+        default = "cool" if self.type in ("air-conditioner", "air-condition-outlet") else "heat"
+        modes, plumbing, presets, preset_plumbing = self._modes(power, mode, T.HVAC_WORDS,
+                                                                default)
+        entity: dict[str, Any] = {"modes": modes, **plumbing}
+        if power is not None:
+            entity.update(power_command_topic=self._set(power), payload_on="ON",
+                          payload_off="OFF")
+        if presets:
+            entity.update(preset_modes=presets, **preset_plumbing)
+        self._temperature(target, entity)
+        fan = self._feature(props, "climate", "fan", lambda p: p.writable and bool(p.choices))
+        if fan is not None:
+            entity.update(fan_modes=list(fan.choice_labels()),
+                          fan_mode_command_topic=self._set(fan),
+                          fan_mode_command_template=_tpl_command(_values(fan)))
+            if self._state(fan):
+                entity.update(fan_mode_state_topic=self.base,
+                              fan_mode_state_template=_tpl_label(fan, _labels(fan)))
+        swing = self._feature(props, "climate", "swing",
+                              lambda p: p.writable and p.format == "bool")
+        if swing is not None:
+            entity.update(swing_modes=["on", "off"], swing_mode_command_topic=self._set(swing))
+            if self._state(swing):
+                entity.update(swing_mode_state_topic=self.base,
+                              swing_mode_state_template=_tpl_bool(swing, "on", "off"))
+        current = self._environment(props, T.FEATURES["climate"]["current"])
+        if current is not None:
+            entity.update(current_temperature_topic=self.base,
+                          current_temperature_template=_tpl_plain(current))
+        humidity = self._environment(props, T.FEATURES["climate"]["humidity"])
+        if humidity is not None:
+            entity.update(current_humidity_topic=self.base,
+                          current_humidity_template=_tpl_plain(humidity))
+        wanted = self._feature(props, "climate", "target_humidity", lambda p: p.writable and
+                               p.range is not None and not p.choices)
+        if wanted is not None and wanted.range is not None:
+            entity.update(target_humidity_command_topic=self._set(wanted),
+                          min_humidity=wanted.range[0], max_humidity=wanted.range[1])
+            if self._state(wanted):
+                entity.update(target_humidity_state_topic=self.base,
+                              target_humidity_state_template=_tpl_plain(wanted))
+        return entity
+
+    def _water_heater(self, props: list[Property]) -> dict[str, Any] | None:
+        power = self._power(props)
+        target = self._feature(props, "water_heater", "target", lambda p: p.writable and
+                               p.range is not None and not p.choices)
+        current = self._find(props, T.FEATURES["water_heater"]["current"], self._state)
+        if power is None and target is None:
+            return None
+        mode = self._find(props, T.FEATURES["water_heater"]["mode"],
+                          lambda p: p.writable and bool(p.choices) and any(
+                              _word(label, T.WATER_HEATER_WORDS) for label in p.choice_labels()))
+        if mode is not None:
+            self.used.add(mode.name)
+        modes, plumbing, _, _ = self._modes(power, mode, T.WATER_HEATER_WORDS, "electric")
+        entity: dict[str, Any] = {"modes": modes, **plumbing}
+        if power is not None:
+            entity.update(power_command_topic=self._set(power), payload_on="ON",
+                          payload_off="OFF")
+        self._temperature(target, entity)
+        if current is not None:
+            self.used.add(current.name)
+            entity.update(current_temperature_topic=self.base,
+                          current_temperature_template=_tpl_plain(current))
+        return entity
+
+    def _cover(self, props: list[Property]) -> dict[str, Any] | None:
+        motor = self._feature(props, "cover", "motor", lambda p: p.writable and bool(p.choices))
+        target = self._feature(props, "cover", "target", lambda p: p.writable and
+                               p.range is not None and not p.choices)
+        if motor is None and target is None:
+            return None
+        entity: dict[str, Any] = {}
+        if motor is not None:
+            found: dict[str, Any] = {}
+            for choice, label in zip(motor.choices, motor.choice_labels(), strict=True):
+                meaning = _word(label, T.COVER_MOTOR_WORDS)
+                if meaning is not None and meaning not in found:
+                    found[meaning] = choice.value
+            if not found:
+                self.used.discard(motor.name)
+            else:
+                entity["command_topic"] = self._set(motor)
+                for meaning, key in (("open", "payload_open"), ("close", "payload_close"),
+                                     ("stop", "payload_stop")):
+                    entity[key] = str(found[meaning]) if meaning in found else None
+        position = self._feature(props, "cover", "position", lambda p: self._state(p) and
+                                 p.range is not None)
+        shown = position or (target if target is not None and self._state(target) else None)
+        scale = shown or target
+        if scale is not None and scale.range is not None:
+            entity.update(position_open=scale.range[1], position_closed=scale.range[0])
+        if shown is not None:
+            entity.update(position_topic=self.base, position_template=_tpl_plain(shown))
+        if target is not None:
+            entity["set_position_topic"] = self._set(target)
+        status = self._feature(props, "cover", "status", lambda p: self._state(p) and
+                               bool(p.choices))
+        if status is not None:
+            meanings = {str(c.value): _word(label, T.COVER_STATUS_WORDS) or "None"
+                        for c, label in zip(status.choices, status.choice_labels(), strict=True)}
+            entity.update(state_topic=self.base, value_template=_tpl_label(status, meanings))
+        if self.type in T.COVER_CLASSES:
+            entity["device_class"] = T.COVER_CLASSES[self.type]
+        return entity
+
+    def _vacuum(self, props: list[Property]) -> dict[str, Any] | None:
+        parts = _vacuum_parts(self.model)
+        commands = _vacuum_actions(self.model)
+        if parts is None or (parts[0] is None and not commands):
+            return None
+        status, fan = parts
+        features = list(commands)
+        entity: dict[str, Any] = {"command_topic": f"{self.base}/action"}
+        for feature, action in commands.items():
+            entity[T.VACUUM_PAYLOADS[feature]] = action.name
+        if status is not None:
+            self.used.add(status.name)
+            features.append("status")
+            entity["state_topic"] = f"{self.base}/vacuum"
+        if fan is not None:
+            self.used.add(fan.name)
+            features.append("fan_speed")
+            entity.update(set_fan_speed_topic=self._set(fan),
+                          fan_speed_list=list(fan.choice_labels()))
+        entity["supported_features"] = features
+        return entity
+
+    # -- the other properties ------------------------------------------------------------
+
+    def _property(self, prop: Property, has_main: bool, main_services: set[str]) -> None:
+        service = service_of(prop, self.model)
+        kind = self._service_type(service)
+        bare = _plain(_bare(prop))
+        entity: dict[str, Any] = {"name": self._name(prop, service)}
+        readable = self._state(prop)
+        if prop.writable:
+            entity["command_topic"] = self._set(prop)
+            if bare in T.CONFIG_NAMES or kind in T.CONFIG_SERVICES or (
+                    has_main and service not in main_services):
+                entity["entity_category"] = "config"
+        elif bare in T.DIAGNOSTIC_NAMES or kind in T.DIAGNOSTIC_SERVICES:
+            entity["entity_category"] = "diagnostic"
+        if readable:
+            entity["state_topic"] = self.base
+        elif not prop.writable:
+            return  # nothing to show: an argument of an action or event only
+        platform = self._platform(prop, entity, readable, bare)
+        if platform is not None:
+            self._add(prop.name, platform, _bare(prop), entity)
+
+    def _platform(self, prop: Property, entity: dict[str, Any], readable: bool,
+                  bare: str) -> str | None:
+        unit = T.UNITS.get(prop.unit or "") or (T.DEFAULT_UNITS.get(bare) if prop.unit is None
+                                               else None)
+        if prop.format == "bool":
+            if readable:
+                entity["value_template"] = _tpl_bool(prop)
+            if prop.writable:
+                entity.update(payload_on="ON", payload_off="OFF")
+                return "switch"
+            if bare in T.BINARY_CLASSES:
+                entity["device_class"] = T.BINARY_CLASSES[bare]
+            return "binary_sensor"
+        if prop.choices:
+            if readable:
+                entity["value_template"] = _tpl_label(prop, _labels(prop))
+            if prop.writable:
+                entity.update(options=list(prop.choice_labels()),
+                              command_template=_tpl_command(_values(prop)))
+                return "select"
+            entity.update(device_class="enum", options=list(prop.choice_labels()))
+            return "sensor"
+        if prop.format in NUMERIC:
+            if readable:
+                entity["value_template"] = _tpl_plain(prop)
+            if unit is not None:
+                entity["unit_of_measurement"] = unit
+            cls = T.DEVICE_CLASSES.get(bare)
+            if cls is None and unit in T.DURATION_UNITS:
+                cls = "duration"
+            if cls is not None and unit in T.CLASS_UNITS.get(cls, frozenset()):
+                entity["device_class"] = cls
+            if prop.writable:
+                entity.update(_number_limits(prop))
+                return "number"
+            entity["state_class"] = "total_increasing" if bare in T.COUNTERS else "measurement"
+            return "sensor"
+        if prop.format == "string":
+            if readable:
+                v, empty = _value(prop), "''" if prop.writable else "'None'"
+                entity["value_template"] = \
+                    f"{{{{ {empty} if {v} is none else ({v} | string)[:255] }}}}"
+            if prop.writable:
+                entity.update(max=255)
+                return "text"
+            return "sensor"
+        if readable:  # json: shown as text
+            entity["value_template"] = f"{{{{ ({_value(prop)} | tojson)[:255] }}}}"
+            return "sensor"
+        return None  # a structured value only written: an action argument's job
+
+    def _event(self, event: Event) -> None:
+        name = json.dumps(event.name, ensure_ascii=False)
+        self._add(f"event-{event.name}", "event", f"event {_bare(event)}", {
+            "name": self._name(event, service_of(event, self.model)),
+            "state_topic": f"{self.base}/event", "event_types": [event.name],
+            "value_template": f"{{{{ value if value_json.event_type == {name} else '' }}}}"})
+
+
+def _speeds(prop: Property) -> tuple[int, int] | None:
+    """The speeds a fan level takes, as (lowest, highest) whole numbers: a list of consecutive
+    values, or a range in steps of one; else None."""
+    if prop.choices:
+        return _contiguous(prop)
+    if prop.range is not None and prop.range[2] in (0, 1) and prop.range[1] > prop.range[0] \
+            and float(prop.range[0]).is_integer() and float(prop.range[1]).is_integer():
+        return int(prop.range[0]), int(prop.range[1])
+    return None
+
+
+def _contiguous(prop: Property) -> tuple[int, int] | None:
+    """(lowest, highest) of a value list of consecutive whole numbers, else None."""
+    values = sorted({c.value for c in prop.choices if isinstance(c.value, int)})
+    if len(values) < 2 or len(values) != len(prop.choices) or \
+            values != list(range(values[0], values[-1] + 1)):
+        return None
+    return values[0], values[-1]
+
+
+def _number_limits(prop: Property) -> dict[str, Any]:
+    if prop.range is not None:
+        low, high, step = prop.range
+        if step <= 0:
+            step = 1 if prop.format != "float" else 0.1
+        return {"min": low, "max": high, "step": max(step, 0.001),
+                **({"mode": "box"} if (high - low) / step > 1000 else {})}
+    low, high = INT_FORMATS.get(prop.format, (-(2**31), 2**31 - 1))
+    return {"min": low, "max": high, "step": 1 if prop.format != "float" else 0.001,
+            "mode": "box"}
+
+
+def _vacuum_parts(model: DeviceModel) -> tuple[Property | None, Property | None] | None:
+    """The vacuum's status and fan properties, in its own service; None: not a vacuum."""
+    kind = device_type(model)
+    if kind is None or T.DEVICES.get(kind, ("", ()))[0] != "vacuum":
+        return None
+    builder = _Components(model, Identity("x", 0, model.model, None, "x", "x"), "x", "x")
+    mains = builder.mains()
+    if not mains:
+        return None
+    props = mains[0][3]
+    status = builder._find(props, T.FEATURES["vacuum"]["status"],
+                           lambda p: builder._state(p) and bool(p.choices))
+    fan = None
+    for service in [mains[0][2]] + [s.name for s in model.services
+                                    if (s.type or s.name) in T.VACUUM_FAN_SERVICES]:
+        fan = builder._find(builder._props_of(service) if service != mains[0][2] else props,
+                            T.FEATURES["vacuum"]["fan"],
+                            lambda p: p.writable and bool(p.choices) and p is not status)
+        if fan is not None:
+            break
+    return status, fan
+
+
+def _vacuum_actions(model: DeviceModel) -> dict[str, Action]:
+    """HA's vacuum commands the device's actions carry out (own service first)."""
+    own = None
+    kind = device_type(model)
+    if kind is not None and model.kind == "miot":
+        types = T.DEVICES.get(kind, ("", ()))[1]
+        own = next((s.name for s in model.services if (s.type or s.name) in types), None)
+    free = [a for a in model.actions if not a.inputs]
+    ordered = [a for a in free if service_of(a, model) == own] + \
+        [a for a in free if service_of(a, model) != own]
+    found: dict[str, Action] = {}
+    for feature, names in T.VACUUM_ACTIONS.items():
+        for wanted in names:
+            action = next((a for a in ordered if _plain(_bare(a)) == wanted), None)
+            if action is not None:
+                found[feature] = action
+                break
+    return found
