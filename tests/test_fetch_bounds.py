@@ -10,12 +10,14 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pymiio.errors import SpecError
 from pymiio.knowledge import lookup
+from pymiio.knowledge.model import DeviceModel
 from pymiio.knowledge.spec_store import SpecStore, check_model
 from pymiio.simulator import make_devices
 from pymiio.simulator.profiles import profile_for
@@ -25,6 +27,7 @@ from .cli_runner import miio
 from .conftest import TOKEN
 from .helpers import simulator_thread
 from .hostile_http import HostileServer, bomb, dribble, endless, wait_for
+from .mqtt_broker import Broker
 from .spec_server import SpecServer
 
 TRAPS_FILE = Path(__file__).with_name("specs") / "traps.json"
@@ -207,3 +210,64 @@ def test_parallel_loads_of_one_model_fetch_it_once(monkeypatch: pytest.MonkeyPat
             thread.join(60)
     assert len(loaded) == 8
     assert sum("/miot-spec-v2/instance?" in r for r in server.requests) == 1
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    server = Broker(tmp_path).start()  # a Mosquitto of the test's own
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+async def test_the_bridge_serves_healthy_devices_while_spec_fetches_hang(
+        broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten devices of models nobody has described wait for a spec server that dribbles (each
+    fetch may take 30 s): all ten are being described at once, yet the default executor stays
+    free (request-id reservation needs it) and the plug beside them is polled and its change
+    published."""
+    from pymiio.bridge.core import Bridge, Settings
+    from pymiio.bridge.options import parse_broker
+    from pymiio.inventory import Entry
+
+    from .test_bridge import _values, watching
+
+    release = threading.Event()
+    body = json.dumps({"instances": INSTANCES}).encode().ljust(600)
+    server = HostileServer({"/miot-spec-v2/instances": dribble(body, 0.1, release)})
+    plug = f"{NET}.131.1"
+    [healthy] = make_devices(plug, token=TOKEN)
+    stuck = make_devices(f"{NET}.131.11", 10, token=TOKEN)
+    for number, device in enumerate(stuck):
+        device.profile.model = f"acme.stuck.v{number}"
+    describing: list[str] = []
+
+    def counted(model: str) -> DeviceModel:
+        describing.append(model)  # where it runs: the thread the bridge gave it
+        return lookup.describe(model)
+
+    with server.running() as url, simulator_thread([healthy, *stuck]):
+        monkeypatch.setenv("PYMIIO_MIOT_SPEC_URL", url)
+        monkeypatch.setenv("PYMIIO_MIOT_SPEC_TIMEOUT", "30")
+        entries = [Entry("plug", plug, TOKEN)] + [
+            Entry(f"stuck-{n}", d.host, TOKEN) for n, d in enumerate(stuck)]
+        settings = Settings(parse_broker(broker.url), base="hung", interval=1.0,
+                            describe=counted, client_id="test-hung")
+        stop = asyncio.Event()
+        async with watching(broker) as mqtt:
+            bridge = asyncio.create_task(Bridge(settings, entries).run(stop))
+            try:
+                # all ten described at once (on the default executor, six threads here, the
+                # ten could never all start), the one instances fetch dribbling
+                assert await asyncio.to_thread(wait_for, lambda: len(describing) == 10)
+                free = await asyncio.wait_for(asyncio.to_thread(lambda: "free"), 20)
+                assert free == "free" and len(server.requests) == 1
+                healthy.toggle("power")  # switched off while the fetch dribbles
+                state = await mqtt.wait(lambda s: (_values(s, "hung/plug") or {}).get(
+                    "power") is False and s["hung/plug"], timeout=60)
+                assert state["power"] is False and not release.is_set()
+            finally:
+                stop.set()
+                await asyncio.wait_for(bridge, 15)
+        release.set()
