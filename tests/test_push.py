@@ -312,3 +312,26 @@ async def test_the_bridge_publishes_events_not_retained(broker: Broker) -> None:
         assert not retained
         state = await mqtt.wait(lambda s: s.get("pymiio/thing"))
         assert "thing:alert" not in state  # an event is not state
+
+
+def test_a_waiting_sync_consumer_does_not_lock_other_threads_out() -> None:
+    """While one thread waits for pushes (an hour between polls), another thread's calls on
+    the same Device still get their turn."""
+    thing = _thing(f"{NET}.131.10")
+    with simulator_thread([thing]), Device(thing.host, TOKEN) as device:
+        changes = device.changes(TRAPS, interval=3600)
+        first: list[Change] = []
+        waiting = threading.Thread(target=lambda: first.append(next(changes)), daemon=True)
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while not thing.subscribers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        answered: list[Any] = []
+        other = threading.Thread(target=lambda: answered.append(
+            device.send("miIO.info")), daemon=True)
+        other.start()
+        other.join(10)
+        assert answered and answered[0]["model"] == "pymiio.traps.v1"
+        device.set(TRAPS, {"speed": 45})  # and its own push reaches the waiting consumer
+        waiting.join(10)
+        assert [(c.name, c.value) for c in first] == [("thing:speed", 45)]

@@ -30,6 +30,7 @@ from pymiio.protocol.session import Call, Hello, IdSource, RetryPolicy
 from pymiio.protocol.token import Token
 
 log = logging.getLogger("pymiio.lan.transport")
+PUMP_WAIT = 0.5  # seconds a waiting changes() holds the device at a time
 
 
 class Device(SessionView):
@@ -142,12 +143,14 @@ class Device(SessionView):
         return True
 
     def _pump(self, until: float, follower: Follower[Any]) -> None:
-        """Take datagrams the device sends between calls (pushes) until ``until``, or until
-        ``follower`` has something (another thread's pump may have fed it)."""
+        """Take a datagram the device sends between calls (a push), waiting until ``until``
+        at most, and at most ``PUMP_WAIT`` seconds at a time: the lock is held while waiting,
+        and other threads' calls on this device (or their pumps) must get their turn. Returns
+        at once when ``follower`` has something (another thread's pump may have fed it)."""
         with self._lock:
             self._refuse_if_closed()
             sock = self._socket()
-            wait = until - time.monotonic()
+            wait = min(until - time.monotonic(), PUMP_WAIT)
             if wait <= 0 or follower.items:
                 return
             sock.settimeout(wait)
