@@ -251,7 +251,7 @@ class Bridge:
         await client.publish(f"{base}/bridge/state", ONLINE, qos=1, retain=True)
         await self._publish_devices()
         await self._publish(*self._bridge_config(), retain=True)
-        for served in self.devices.values():
+        for served in list(self.devices.values()):  # a reload may serve more meanwhile
             await self._publish_discovery(served)
             await self._publish_state(served, force=True)
             published = served.availability.published
