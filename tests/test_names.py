@@ -56,6 +56,9 @@ def test_a_bare_name_prefers_the_devices_own_service_on_a_real_3h() -> None:
         mb3.action("reset-filter-lif")
     with pytest.raises(UsageError, match=r"no property 99\.1"):
         mb3.property("99.1")
+    with pytest.raises(UsageError, match=r"takes one of Auto \(0\).*not 'atuo'; did you mean "
+                                         r"'Auto'\?"):
+        mb3.property("mode").convert("atuo")  # a label's typo too
 
 
 def test_the_own_service_wins_only_when_it_is_one() -> None:
@@ -282,3 +285,9 @@ def test_set_by_siid_piid_through_the_cli_is_never_captured_by_a_name(tmp_path: 
         assert device.spec_values[(2, 1)] == 9
         got = cli("get", "3.1", "--json").json()
         assert [(g["name"], g["value"]) for g in got] == [("other:level", 7)]
+
+
+def test_a_mistyped_preset_gets_did_you_mean(vacuum: SimulatedDevice) -> None:
+    done = _vacuum(vacuum, "set", "fan-speed", "trubo")
+    assert done.code == 2 and "or a number from 1 to 100, not 'trubo'; did you mean 'Turbo'?" \
+        in done.err, done.err

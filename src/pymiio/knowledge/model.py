@@ -179,7 +179,8 @@ class Property:
         found = self._by_label(value)
         if found is not None:
             return str(found.value)
-        raise UsageError(f"{self.name} takes one of {self.describe_choices()}, not {value!r}")
+        raise UsageError(f"{self.name} takes one of {self.describe_choices()}, not {value!r}"
+                         f"{did_you_mean(value, self.choice_labels())}")
 
     def _to_int(self, value: Any) -> int:
         if self.choices and isinstance(value, str):
@@ -192,7 +193,8 @@ class Property:
                     more = (f" or a number from {_num(self.range[0])} to "
                             f"{_num(self.range[1])}" if self.range else "")
                     raise UsageError(f"{self.name} takes one of {self.describe_choices()}"
-                                     f"{more}, not {value!r}")
+                                     f"{more}, not {value!r}"
+                                     f"{did_you_mean(value, self.choice_labels())}")
         number = _to_integer(value, self.name)
         low, high = INT_FORMATS.get(self.format, (-(2**63), 2**64 - 1))
         if not low <= number <= high:
