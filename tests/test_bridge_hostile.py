@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +20,12 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from pymiio.inventory import Entry
+from pymiio.inventory import Entry, Inventory
 from pymiio.simulator import Simulator, make_devices
 
 from .addresses import NET
 from .conftest import TOKEN
+from .helpers import simulator_thread
 from .mqtt_broker import PASSWORD, USER, Broker
 from .test_bridge import bridging, watching
 
@@ -88,3 +95,159 @@ def _onlines(log: list[tuple[str, bytes, bool]]) -> int:
 async def _until(check: Any) -> None:
     while not check():
         await asyncio.sleep(0.02)
+
+
+def _rss_mb(pid: int) -> float:
+    """The resident memory of a process, from /proc (0 when it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _start_bridge(broker: Broker, *names: str) -> subprocess.Popen[str]:
+    with Inventory.locked() as inventory:
+        inventory.add(Entry("plug", PLUG, TOKEN))
+    return subprocess.Popen(
+        [sys.executable, "-m", "pymiio.cli.main", "bridge", "--broker", broker.url,
+         "--interval", "1"], env=os.environ, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def _stop_bridge(process: subprocess.Popen[str]) -> tuple[float, str]:
+    """SIGTERM; how long the bridge took to end, and its stderr."""
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, err = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"the bridge ignored SIGTERM for 20 s: {err[-2000:]}") from None
+    return time.monotonic() - started, err
+
+
+FLOOD = 20_000  # commands, sent as fast as the test's client can, for at most FLOOD_SECONDS
+FLOOD_SECONDS = 20.0
+
+
+async def _flood_then_command(broker: Broker, pid: int) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    figures: dict[str, Any] = {"rss_before": 0.0, "rss_peak": 0.0}
+
+    def sample() -> None:
+        figures["rss_peak"] = max(figures["rss_peak"], _rss_mb(pid))
+
+    async with watching(broker, "pymiio/plug/response", "pymiio/plug/availability") as mqtt:
+        await mqtt.wait(lambda s: s.get("pymiio/plug/availability") == {"state": "online"},
+                        timeout=30)
+        figures["rss_before"] = _rss_mb(pid)
+        start = loop.time()
+        sent = 0
+        async with await _publisher(broker) as flooder:
+            while sent < FLOOD and loop.time() - start < FLOOD_SECONDS:
+                await flooder.publish("pymiio/plug/set", b'{"power": true}')
+                sent += 1
+                if sent % 500 == 0:
+                    sample()
+                    await asyncio.sleep(0)  # let the watcher read the answers
+        figures["sent"], figures["flood_seconds"] = sent, loop.time() - start
+        # a fresh command, then again while it is answered "busy" (the flood's tail may
+        # still fill the queue when it arrives); each is answered, one way or the other
+        sampler = asyncio.create_task(_sample_every(sample, 0.2))
+        asked = loop.time()
+        try:
+            for attempt in range(50):
+                transaction = f"fresh-{attempt}"
+                await mqtt.client.publish("pymiio/plug/set", json.dumps(
+                    {"power": False, "transaction": transaction}))
+                answer = await mqtt.wait(lambda s, t=transaction: (s.get(
+                    "pymiio/plug/response") or {}).get("transaction") == t and s[
+                    "pymiio/plug/response"], timeout=30)
+                figures.setdefault("first_answer", loop.time() - asked)
+                if answer["status"] == "ok":
+                    break
+        finally:
+            sampler.cancel()
+        figures["attempts"] = attempt + 1
+        figures["answer"], figures["latency"] = answer, loop.time() - asked
+        sample()
+        answers = _responses(mqtt.log, "pymiio/plug/response")
+        figures["ok"] = sum(1 for a in answers if a.get("status") == "ok")
+        figures["busy"] = sum(1 for a in answers if "busy" in a.get("error", ""))
+    return figures
+
+
+async def _sample_every(sample: Any, seconds: float) -> None:
+    while True:
+        sample()
+        await asyncio.sleep(seconds)
+
+
+def test_a_command_flood_leaves_the_device_answering_and_memory_bounded(
+        mosquitto: Broker) -> None:
+    """Item 2: 20,000 QoS-0 `/set` as fast as a client sends them. Commands beyond a short
+    queue per device are answered at once as busy, a fresh `/set` afterwards is answered,
+    the bridge stays under 200 MB and SIGTERM ends it promptly."""
+    with simulator_thread(make_devices(PLUG, token=TOKEN)):
+        process = _start_bridge(mosquitto)
+        try:
+            figures = asyncio.run(_flood_then_command(mosquitto, process.pid))
+        finally:
+            took, err = _stop_bridge(process)
+    print(f"flood: {figures}, SIGTERM took {took:.2f} s")  # the figures, with pytest -s
+    assert process.returncode == 0, err
+    assert figures["answer"]["status"] == "ok"
+    assert figures["busy"] > 0 and figures["ok"] >= 2  # refused at once, yet some carried out
+    assert figures["rss_peak"] < 200, figures
+    assert "Traceback" not in err
+
+
+async def test_huge_commands_are_refused_and_answers_never_echo_much(
+        mosquitto: Broker, caplog: pytest.LogCaptureFixture) -> None:
+    """Item 10: a command over the size limit is refused with a short error; an error quotes
+    at most a short prefix of bad input; an overlong transaction is not echoed; commands for
+    unknown devices and refused payloads are logged (info)."""
+    from pymiio.bridge import core
+
+    caplog.set_level(logging.INFO, "pymiio.bridge")
+    async with Simulator(make_devices(PLUG, token=TOKEN)), \
+            watching(mosquitto, "pymiio/#") as mqtt, \
+            bridging(mosquitto, entries=[Entry("plug", PLUG, TOKEN)]):
+        await mqtt.wait(lambda s: (s.get("pymiio/plug") or {}).get("power") is True)
+
+        async def answer(topic: str, payload: bytes) -> tuple[dict[str, Any], bytes]:
+            before = len(_responses(mqtt.log, "pymiio/plug/response"))
+            await mqtt.client.publish(topic, payload)
+            await mqtt.wait(lambda _: len(_responses(mqtt.log, "pymiio/plug/response"))
+                            > before)
+            raw = [r for t, r, _ in mqtt.log if t == "pymiio/plug/response"][before]
+            return json.loads(raw), raw
+
+        huge = json.dumps({"power": False, "x": "y" * 3_000_000}).encode()
+        refused, raw = await answer("pymiio/plug/set", huge)
+        assert refused["status"] == "error" and "too large" in refused["error"]
+        assert len(raw) < 300
+        name = "z" * (core.MAX_PAYLOAD - 100)
+        bad, raw = await answer("pymiio/plug/set", json.dumps({name: 1}).encode())
+        assert bad["status"] == "error" and "zzz" in bad["error"] and len(raw) < 400
+        bad, raw = await answer(f"pymiio/plug/set/{name[:1000]}", b"1")
+        assert bad["status"] == "error" and len(raw) < 400
+        long_id = {"power": False, "transaction": "t" * 1000}
+        bad, raw = await answer("pymiio/plug/set", json.dumps(long_id).encode())
+        assert "transaction" not in bad and "transaction is too long" in bad["error"]
+        ok, _ = await answer("pymiio/plug/set", json.dumps(
+            {"power": True, "transaction": [1, "two"]}).encode())
+        assert ok == {"status": "ok", "transaction": [1, "two"]}
+        assert mqtt.seen["pymiio/plug"]["power"] is True  # nothing refused was carried out
+        await mqtt.client.publish("pymiio/ghost/set/power", "off")
+        await mqtt.client.publish(f"pymiio/{'g' * 5000}/set", "x" * 500)
+        await answer("pymiio/plug/set", b"{}")  # everything before it was routed
+    text = caplog.text
+    assert "unknown device on 'pymiio/ghost/set/power'" in text
+    assert f"'pymiio/{'g' * 113}…'" in text and "g" * 200 not in text  # cut short
+    assert f"refused a command of {len(huge)} bytes" in text

@@ -53,6 +53,19 @@ ONLINE = json.dumps({"state": "online"})
 OFFLINE = json.dumps({"state": "offline"})
 MAX_STALE = 10_000  # stale discovery configs remembered while device ids are learnt
 POLL_TICK = 0.1  # poll start times are whole ticks: devices sharing a tick wake together
+# Bounds on what MQTT clients can make the bridge hold (issue 26; docs/bridge.md "Limits"):
+MAX_PAYLOAD = 64 * 1024  # bytes of one command; a larger one is refused unread
+COMMANDS_PER_DEVICE = 16  # commands waiting for one device; more are answered "busy" at once
+INCOMING_BACKLOG = 1000  # messages received but not yet routed; aiomqtt drops the excess
+REFUSALS_BACKLOG = 1000  # refusals ("busy", "too large") waiting to be published; more dropped
+ANSWER_LIMIT = 200  # characters of an error on /response (so at most that much bad input)
+TRANSACTION_LIMIT = 256  # characters of a transaction (as JSON) a /response echoes
+STOP_PUBLISH_TIMEOUT = 5.0  # seconds the offline state may take to publish at a stop
+
+
+# a queued command: the topic's parts after the device name, the payload, where it came from
+# (mqtt, web) and, for a caller awaiting it, the future its answer goes to
+Command = tuple[list[str], bytes, str, "asyncio.Future[Any] | None"]
 
 
 @dataclass
@@ -82,6 +95,10 @@ class Served:
     subscription: Subscription = field(default_factory=Subscription)  # miIO.sub: when next
     follower: Follower[Change] | None = None  # this bridge's view of the device's pushes
     draining: bool = False  # a task publishes what the follower holds
+    commands: asyncio.Queue[Command] = field(
+        default_factory=lambda: asyncio.Queue(COMMANDS_PER_DEVICE), repr=False)
+    worker: asyncio.Task[None] | None = field(default=None, repr=False)  # runs ``commands``
+    refused: int = 0  # commands answered "busy" since its queue was last empty
     announced: bool = False  # discovery published on the current connection
     interval: float | None = None  # this device's own poll interval (the config file's)
     rssi: int | None = None  # miIO.info's ap.rssi when it was described
@@ -114,16 +131,21 @@ class Bridge:
         self._listing_due = False
         self._stale: dict[str, str] = {}  # retained discovery topics to clear -> owner
         self._epoch = 0.0  # when polling started (loop time): the poll grid counts from it
+        # answers the message loop gives without waiting (it never waits for a publish)
+        self._refusals: asyncio.Queue[tuple[str, str]] = asyncio.Queue(REFUSALS_BACKLOG)
+        self._inbox: asyncio.Queue[Any] | None = None  # the connection's received messages
 
     # -- running --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; then publish offline and return."""
         self.repoll()
+        self._spawn(self._publish_refusals())
         try:
             await self._connection_loop(stop)
         finally:
             pollers = list(self._pollers.values())
+            pollers += [s.worker for s in self.devices.values() if s.worker is not None]
             for task in (*pollers, *self._tasks):
                 task.cancel()
             await asyncio.gather(*pollers, *self._tasks, return_exceptions=True)
@@ -163,9 +185,10 @@ class Bridge:
         task = self._pollers.pop(name, None)
         if served is None:
             return
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        for work in (task, served.worker):
+            if work is not None:
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
         await served.device.close()
         if forget:
             topic = f"{self.settings.base}/{name}"
@@ -194,7 +217,7 @@ class Bridge:
                     self.feed.emit("broker", connected=True)
                     if await self._until_stop_or_disconnect(client, stop):
                         await client.publish(f"{self.settings.base}/bridge/state", OFFLINE,
-                                             qos=1, retain=True)
+                                             qos=1, retain=True, timeout=STOP_PUBLISH_TIMEOUT)
                         return
             except aiomqtt.MqttCodeError as exc:
                 if getattr(exc, "rc", None) in (4, 5, 134, 135):
@@ -220,11 +243,27 @@ class Bridge:
         context = None
         if broker.tls:
             context = ssl.create_default_context(cafile=self.settings.cafile)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             broker.host, broker.port, username=broker.username, password=broker.password,
             identifier=self.settings.client_id, tls_context=context, keepalive=30,
+            max_queued_incoming_messages=INCOMING_BACKLOG, logger=_mqtt_log,
+            queue_type=self._inbox_type(),
             will=aiomqtt.Will(f"{self.settings.base}/bridge/state", OFFLINE, qos=1,
                               retain=True))
+        client.pending_calls_threshold = 1000  # refusals go out 100 at a time: no warning
+        return client
+
+    def _inbox_type(self) -> type[asyncio.Queue[Any]]:
+        """aiomqtt's queue of received messages, made by the client: its class remembers
+        the instance, for :meth:`_messages` to drain."""
+        bridge = self
+
+        class Inbox(asyncio.Queue[Any]):
+            def __init__(self, maxsize: int = 0) -> None:
+                super().__init__(maxsize)
+                bridge._inbox = self
+
+        return Inbox
 
     async def _until_stop_or_disconnect(self, client: Any, stop: asyncio.Event) -> bool:
         """True when stopped on purpose, False when the connection broke."""
@@ -261,24 +300,104 @@ class Bridge:
                                     retain=True)
 
     async def _messages(self, client: Any) -> None:
+        """Every message routed as it comes. aiomqtt's iterator costs a few turns of the
+        event loop per message while its client reads one message per turn, so a flood
+        would outrun it: each wake-up drains the inbox instead."""
+        inbox = self._inbox
         async for message in client.messages:
-            topic = str(message.topic)
-            payload = bytes(message.payload or b"")
-            if topic == f"{self.settings.prefix}/status":
-                if payload.strip().lower() == b"online":  # Home Assistant restarted
-                    await self._publish(*self._bridge_config(), retain=True)
-                    for served in self.devices.values():
-                        await self._publish_discovery(served)
-                        await self._publish_state(served, force=True)
-                continue
-            if topic.startswith(f"{self.settings.prefix}/") and topic.endswith("/config"):
-                if message.retain:
-                    await self._sweep(topic, payload)
-                continue
-            if message.retain:  # a command left on the broker: never replayed (docs/bridge.md)
-                log.info("ignored a retained command on %s", _shown(topic))
-                continue
-            self._spawn(self._command(topic, payload))
+            await self._receive(message)
+            while inbox is not None and not inbox.empty():
+                await self._receive(inbox.get_nowait())
+
+    async def _receive(self, message: Any) -> None:
+        topic = str(message.topic)
+        payload = bytes(message.payload or b"")
+        if topic == f"{self.settings.prefix}/status":
+            if payload.strip().lower() == b"online":  # Home Assistant restarted
+                await self._publish(*self._bridge_config(), retain=True)
+                for served in self.devices.values():
+                    await self._publish_discovery(served)
+                    await self._publish_state(served, force=True)
+            return
+        if topic.startswith(f"{self.settings.prefix}/") and topic.endswith("/config"):
+            if message.retain:
+                await self._sweep(topic, payload)
+            return
+        if message.retain:  # a command left on the broker: never replayed (docs/bridge.md)
+            _refusals.info("ignored a retained command on %s", _shown(topic))
+            return
+        self._route(topic, payload)
+
+    def _route(self, topic: str, payload: bytes, source: str = "mqtt",
+               done: asyncio.Future[Any] | None = None) -> dict[str, Any] | None:
+        """A command into its device's queue (``done`` gets its answer), or refused at once
+        (the refusal is returned); None when there is no such device. Never waits: one
+        device's flood must not delay the others, nor the reading of the broker's messages."""
+        parts = topic[len(self.settings.base) + 1:].split("/")
+        served = self.devices.get(parts[0])
+        if served is None or len(parts) < 2:
+            _refusals.info("ignored a command for an unknown device on %s (%s)",
+                           _shown(topic), source)
+            return None
+        if len(payload) > MAX_PAYLOAD:
+            _refusals.info("%s: refused a command of %d bytes on %s (%s)", served.name,
+                           len(payload), _shown(topic), source)
+            return self._refuse(served, None, f"the command is too large ({len(payload)} "
+                                              f"bytes; at most {MAX_PAYLOAD})")
+        try:
+            served.commands.put_nowait((parts[1:], payload, source, done))
+        except asyncio.QueueFull:
+            if not served.refused:
+                log.info("%s: %d commands waiting; refusing more until they are done",
+                         served.name, COMMANDS_PER_DEVICE)
+            served.refused += 1
+            return self._refuse(served, _payload(payload), f"{served.name} is busy "
+                                f"({COMMANDS_PER_DEVICE} commands are waiting); try again later")
+        if served.worker is None or served.worker.done():
+            served.worker = asyncio.create_task(self._serve_commands(served))
+        return None
+
+    def _refuse(self, served: Served, request: Any, error: str) -> dict[str, Any]:
+        """An error answer given without waiting: queued for publishing (the message loop
+        must route faster than a flood arrives; dropped when too many wait), and returned."""
+        topic, text, answer = self._answer(served, request, error)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._refusals.put_nowait((topic, text))
+        return answer
+
+    async def _publish_refusals(self) -> None:
+        """The refusals, published a batch at a time (one turn of the loop for many)."""
+        queue = self._refusals
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < 100:
+                batch.append(queue.get_nowait())
+            await asyncio.gather(*(self._publish(topic, text) for topic, text in batch))
+
+    async def _serve_commands(self, served: Served) -> None:
+        """One device's commands, one at a time in arrival order. Cancelled (a stop, the
+        device dropped), it leaves what is queued undone: whoever awaits one is told."""
+        queue = served.commands
+        done: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                parts, payload, source, done = await queue.get()
+                answer = await self._command(served, parts, payload, source)
+                if done is not None and not done.done():
+                    done.set_result(answer)
+                done = None
+                if served.refused and queue.empty():
+                    log.info("%s: caught up; %d commands were refused as busy", served.name,
+                             served.refused)
+                    served.refused = 0
+        finally:
+            waiting = [done]
+            while not queue.empty():
+                waiting.append(queue.get_nowait()[3])
+            for future in waiting:
+                if future is not None and not future.done():
+                    future.set_result({"status": "error", "error": f"{served.name} is no "
+                                       "longer served; the command was not carried out"})
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
@@ -534,24 +653,26 @@ class Bridge:
 
     async def command(self, name: str, kind: str, payload: bytes,
                       source: str = "web") -> dict[str, Any] | None:
-        """A command from elsewhere than MQTT (the dashboard), on the MQTT commands' own path:
-        ``kind`` is ``set``, ``set/<property>``, ``action`` or ``get``."""
-        return await self._command(f"{self.settings.base}/{name}/{kind}", payload, source)
+        """A command from elsewhere than MQTT (the dashboard), on the MQTT commands' own path
+        (the device's queue): ``kind`` is ``set``, ``set/<property>``, ``action`` or ``get``.
+        The answer, or None for a device the bridge does not serve."""
+        done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        refused = self._route(f"{self.settings.base}/{name}/{kind}", payload, source, done)
+        if refused is not None or name not in self.devices:
+            return refused
+        return await done
 
-    async def _command(self, topic: str, payload: bytes,
-                       source: str = "mqtt") -> dict[str, Any] | None:
-        base = self.settings.base
-        parts = topic[len(base) + 1:].split("/")
-        served = self.devices.get(parts[0])
-        if served is None or len(parts) < 2:
-            log.warning("command for an unknown device on %s (%s), ignored", _shown(topic),
-                        source)
-            return None
-        kind = parts[1]
-        what = f"{'/'.join(parts[1:])} {_shown(payload.decode('utf-8', 'replace').strip(), 200)}"
+    async def _command(self, served: Served, parts: list[str], payload: bytes,
+                       source: str = "mqtt") -> dict[str, Any]:
+        """One command (``parts``: the topic after the device name) carried out, answered."""
+        kind = parts[0]
+        what = f"{'/'.join(parts)} {_shown(payload.decode('utf-8', 'replace').strip(), 200)}"
         request: Any = None
         try:
             request = _payload(payload)
+            if _long_transaction(request):
+                raise UsageError(f"the transaction is too long (at most {TRANSACTION_LIMIT} "
+                                 "characters of JSON)")
             if kind == "get":
                 await self.refresh(served)
                 await self._publish_state(served, force=True)
@@ -559,7 +680,7 @@ class Bridge:
                 return {"status": "ok"}
             model = await self._model(served)
             if kind == "set":
-                values = _set_values(request, parts[2] if len(parts) > 2 else None)
+                values = _set_values(request, parts[1] if len(parts) > 1 else None)
                 await served.device.set(model, values)
                 readings = await served.device.get(model, list(values))
                 self._take(served, readings)
@@ -578,17 +699,87 @@ class Bridge:
             return await self._respond(served, request, f"internal error: {exc}")
 
     async def _respond(self, served: Served, request: Any, error: str | None) -> dict[str, Any]:
-        answer: dict[str, Any] = {"status": "ok"} if error is None else {
-            "status": "error", "error": " ".join(error.split())}
-        if isinstance(request, dict) and "transaction" in request:
-            answer["transaction"] = request["transaction"]
-        await self._publish(f"{self.settings.base}/{served.name}/response", json.dumps(answer))
+        topic, text, answer = self._answer(served, request, error)
+        await self._publish(topic, text)
         return answer
+
+    def _answer(self, served: Served, request: Any,
+                error: str | None) -> tuple[str, str, dict[str, Any]]:
+        """The /response topic and payload: ok or a short error, the transaction echoed."""
+        answer: dict[str, Any] = {"status": "ok"} if error is None else {
+            "status": "error", "error": _cut(" ".join(error.split()), ANSWER_LIMIT)}
+        if isinstance(request, dict) and "transaction" in request and \
+                not _long_transaction(request):
+            answer["transaction"] = request["transaction"]
+        return f"{self.settings.base}/{served.name}/response", json.dumps(answer), answer
+
+
+class _Throttled:
+    """Info lines about refused input, at most ``burst`` a minute: a flood of bad commands
+    must not become a flood of log lines. The next line says how many were left out."""
+
+    def __init__(self, burst: int = 20, window: float = 60.0) -> None:
+        self.burst, self.window = burst, window
+        self._since, self._lines, self._left_out = -math.inf, 0, 0
+
+    def info(self, message: str, *args: Any) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        now = time.monotonic()
+        if now - self._since >= self.window:
+            self._since, self._lines = now, 0
+        if self._lines >= self.burst:
+            self._left_out += 1
+            return
+        self._lines += 1
+        if self._left_out:
+            message += " (and %d similar, not logged)"
+            args = (*args, self._left_out)
+            self._left_out = 0
+        log.info(message, *args)
+
+
+class _QueueFullFilter(logging.Filter):
+    """aiomqtt warns once per message it drops from a full backlog: said once a minute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next = -math.inf
+        self._dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "queue is full" not in record.getMessage():
+            return True
+        self._dropped += 1
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + 60.0
+        record.msg, record.args = ("MQTT messages arrive faster than they are handled: "
+                                   "dropped %d", (self._dropped,))
+        self._dropped = 0
+        return True
+
+
+_refusals = _Throttled()
+_mqtt_log = log.getChild("mqtt")  # aiomqtt's own lines; paho's debug lines stay off
+_mqtt_log.setLevel(logging.WARNING)
+_mqtt_log.addFilter(_QueueFullFilter())
 
 
 def _shown(text: str, limit: int = 120) -> str:
     """Text from the broker, for a log line: quoted, escapes visible, cut to ``limit``."""
-    return repr(text[:limit]) + ("…" if len(text) > limit else "")
+    return repr(_cut(text, limit))
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _long_transaction(request: Any) -> bool:
+    """Whether the request's ``transaction`` is too long to echo (and so refused)."""
+    return (isinstance(request, dict) and "transaction" in request
+            and len(json.dumps(request["transaction"])) > TRANSACTION_LIMIT)
 
 
 def _payload(payload: bytes) -> Any:
