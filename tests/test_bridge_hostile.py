@@ -217,7 +217,7 @@ async def test_huge_commands_are_refused_and_answers_never_echo_much(
     caplog.set_level(logging.INFO, "pymiio.bridge")
     async with Simulator(make_devices(PLUG, token=TOKEN)), \
             watching(mosquitto, "pymiio/#") as mqtt, \
-            bridging(mosquitto, entries=[Entry("plug", PLUG, TOKEN)]):
+            bridging(mosquitto, entries=[Entry("plug", PLUG, TOKEN)]) as bridge:
         await mqtt.wait(lambda s: (s.get("pymiio/plug") or {}).get("power") is True)
 
         async def answer(topic: str, payload: bytes) -> tuple[dict[str, Any], bytes]:
@@ -247,6 +247,11 @@ async def test_huge_commands_are_refused_and_answers_never_echo_much(
         await mqtt.client.publish("pymiio/ghost/set/power", "off")
         await mqtt.client.publish(f"pymiio/{'g' * 5000}/set", "x" * 500)
         await answer("pymiio/plug/set", b"{}")  # everything before it was routed
+        # the dashboard's path: the same queue, the same limits, the answer returned
+        assert await bridge.command("plug", "set/power", b"on") == {"status": "ok"}
+        assert await bridge.command("ghost", "set/power", b"on") is None
+        too_big = await bridge.command("plug", "set", b" " * (core.MAX_PAYLOAD + 1))
+        assert too_big is not None and "too large" in too_big["error"]
     text = caplog.text
     assert "unknown device on 'pymiio/ghost/set/power'" in text
     assert f"'pymiio/{'g' * 113}…'" in text and "g" * 200 not in text  # cut short
