@@ -80,3 +80,6 @@ def test_how_a_classic_property_is_read_and_written_is_typed() -> None:
     getters = {p.read.method for p in vacuum.properties if p.read is not None}
     assert getters == {"get_status", "get_consumable"}
     assert any(p.read is not None and p.read.left_of for p in vacuum.properties)
+    actions = {a.name: a for a in vacuum.actions}
+    assert actions["start"].call == Setter("app_start", []) and actions["start"].toggles is None
+    assert m1.action("toggle").toggles == "power" and m1.action("toggle").call is None

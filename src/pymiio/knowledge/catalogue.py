@@ -123,8 +123,9 @@ def _action(name: str, index: int, entry: dict[str, Any],
                                           for c in i.get("values", [])),
                             description=i.get("description", ""))
                    for n, i in enumerate(entry.get("inputs", []), start=1))
-    return Action(name=name, siid=0, aiid=index, inputs=inputs, call=entry,
-                  description=entry.get("description", ""))
+    call = Setter(entry["method"], entry.get("params", [])) if "method" in entry else None
+    return Action(name=name, siid=0, aiid=index, inputs=inputs, call=call,
+                  toggles=entry.get("toggle"), description=entry.get("description", ""))
 
 
 # -- value coding -------------------------------------------------------------------------

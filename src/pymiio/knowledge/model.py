@@ -242,7 +242,8 @@ class Action:
     outputs: tuple[Property, ...] = ()
     description: str = ""
     service: str = ""
-    call: dict[str, Any] | None = None  # classic devices: method and parameter template
+    call: Setter | None = None  # classic devices: the method and its parameter template,
+    toggles: str | None = None  # or the boolean property the action flips
 
     @property
     def key(self) -> str:

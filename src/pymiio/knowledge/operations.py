@@ -297,9 +297,8 @@ def _act_classic(model: DeviceModel, name: str, args: Sequence[Any]) -> Step[dic
     from pymiio.knowledge.catalogue import fill
 
     action = model.action(name)
-    call = action.call or {}
-    if "toggle" in call:
-        prop = model.property(call["toggle"])
+    if action.toggles is not None:
+        prop = model.property(action.toggles)
         [reading] = yield from read([prop])
         if reading.error is not None:
             raise PayloadError(f"cannot toggle {prop.name}: {reading.error}")
@@ -307,8 +306,10 @@ def _act_classic(model: DeviceModel, name: str, args: Sequence[Any]) -> Step[dic
         return {"code": 0, "out": {prop.name: not reading.value}}
     values = {inp.name: value for inp, value in zip(action.inputs,
                                                      action.convert_args(args), strict=True)}
-    result = yield call["method"], fill(call.get("params", []), values)
-    _check_classic(call["method"], result)
+    call = action.call
+    assert call is not None  # a catalogue action has a method or toggles a property
+    result = yield call.method, fill(call.params, values)
+    _check_classic(call.method, result)
     return {"code": 0, "out": {} if result in (["ok"], "ok", 0) else {"result": result}}
 
 
