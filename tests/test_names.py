@@ -291,3 +291,16 @@ def test_a_mistyped_preset_gets_did_you_mean(vacuum: SimulatedDevice) -> None:
     done = _vacuum(vacuum, "set", "fan-speed", "trubo")
     assert done.code == 2 and "or a number from 1 to 100, not 'trubo'; did you mean 'Turbo'?" \
         in done.err, done.err
+
+
+def test_completion_after_a_mistyped_command_stays_quiet() -> None:
+    """Shell completion parses resiliently: no error line for a word still being typed."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_MIIO_COMPLETE": "bash_complete", "COMP_WORDS": "miio stauts ",
+           "COMP_CWORD": "2"}
+    done = subprocess.run([sys.executable, "-m", "pymiio.cli.main"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr

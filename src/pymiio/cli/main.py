@@ -59,7 +59,8 @@ class SuggestingGroup(click.Group):
     def resolve_command(self, ctx: click.Context,
                         args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
-        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+        if (name and not name.startswith("-") and not ctx.resilient_parsing  # completion
+                and self.get_command(ctx, name) is None):
             from pymiio.knowledge.model import did_you_mean
 
             hint = did_you_mean(name, self.list_commands(ctx))
