@@ -32,6 +32,18 @@ def fleet() -> Iterator[list[SimulatedDevice]]:
         yield devices
 
 
+def test_miot_ids_are_read_as_everywhere_else(fleet: list[SimulatedDevice]) -> None:
+    """miio miot reads SIID.PIID with the model's parse_pair: up to 99999, nothing sent
+    for text that is no pair of instance ids."""
+    before = fleet[1].stats.requests
+    for text in ("2.0", "2.100000", "2.1.3", "+2.1", "two.one"):
+        refused = miio("miot", "get", PURIFIER, text, "--token", TOKEN)
+        assert refused.code == 2 and "numbers from 1 to 99999" in refused.err, text
+    assert fleet[1].stats.requests == before
+    far = miio("miot", "get", PURIFIER, "2.1021", "--token", TOKEN)  # a real spec's piid
+    assert far.code == 5 and "2.1021: error -4003" in far.err
+
+
 def test_miot_item_errors_exit_5_with_their_meaning() -> None:  # 13.14
     done = miio("miot", "get", PURIFIER, "2.1", "9.9", "--token", TOKEN)
     assert done.code == 5 and "2.1 = true" in done.out
