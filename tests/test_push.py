@@ -26,12 +26,16 @@ from pymiio.inventory import Entry
 from pymiio.knowledge.miot_spec import parse_spec_text
 from pymiio.knowledge.model import DeviceModel
 from pymiio.knowledge.operations import Change, Subscription, Tracker
+from pymiio.protocol import HELLO, build_packet, hello_reply, parse_packet
 from pymiio.protocol.pushes import PushStream
+from pymiio.protocol.session import Call, MemoryIds, Session
+from pymiio.protocol.token import Token
 from pymiio.simulator import Simulator, make_devices
 from pymiio.simulator.device import SimulatedDevice
 from pymiio.simulator.profiles import spec_profile
 
 from .addresses import NET
+from .cli_runner import miio
 from .conftest import TOKEN
 from .helpers import simulator_thread
 from .mqtt_broker import Broker
@@ -282,9 +286,10 @@ def test_miio_watch_shows_events_with_named_arguments() -> None:
             deadline = time.monotonic() + 15
             while len(thing.subscribers) < 2 and time.monotonic() < deadline:
                 time.sleep(0.02)
-            with Device(thing.host, TOKEN) as control:
-                control.send("simulator.raise_event",
-                             {"event": "alert", "arguments": {"mode": "charging"}})
+            raised = miio("send", thing.host, "simulator.raise_event",
+                          '{"event": "alert", "arguments": {"mode": "charging"}}',
+                          "--token", TOKEN, "--json")  # the CLI way, for demos
+            assert raised.json() == {"code": 0, "siid": 2, "eiid": 1, "subscribers": 2}
             out, err = process.communicate(timeout=30)
             shown, _ = text.communicate(timeout=30)
         finally:
@@ -335,3 +340,36 @@ def test_a_waiting_sync_consumer_does_not_lock_other_threads_out() -> None:
         device.set(TRAPS, {"speed": 45})  # and its own push reaches the waiting consumer
         waiting.join(10)
         assert [(c.name, c.value) for c in first] == [("thing:speed", 45)]
+
+
+def test_the_session_acknowledges_every_push_and_publishes_each_id_once() -> None:
+    """Sans-I/O: a push while idle and one while a call waits are acknowledged with
+    ``{"id", "result": {"code": 0}}`` (to the device's 8-byte id), a repeated id is
+    acknowledged again but not published twice, and a 64-bit device id is carried back."""
+    token, did = Token(TOKEN), 2**40 + 7
+    session = Session(token, MemoryIds())
+    handshake = Call()
+    assert session.start(handshake, 0.0) == [HELLO]
+    session.receive(hello_reply(did, 1000, None), 0.01)
+    seen: list[dict[str, Any]] = []
+    follower = session.pushes.follow(lambda message: [message])
+    follower.wake = lambda: seen.append(follower.items.popleft())
+
+    def push(push_id: int, stamp: int) -> bytes:
+        body = json.dumps({"id": push_id, "method": "properties_changed", "params": [
+            {"siid": 2, "piid": 5, "value": push_id}]}).encode()
+        return build_packet(token, did, stamp, body)
+
+    def acks(datagrams: list[bytes]) -> list[Any]:
+        parsed = [parse_packet(data, token) for data in datagrams]
+        assert all(p.device_id == did for p in parsed)
+        return [json.loads(p.payload or b"") for p in parsed]
+
+    assert acks(session.receive(push(7, 1001), 1.0)) == [{"id": 7, "result": {"code": 0}}]
+    assert acks(session.receive(push(7, 1001), 1.1)) == [{"id": 7, "result": {"code": 0}}]
+    waiting = Call({"method": "get_prop", "params": ["power"]})
+    session.start(waiting, 2.0)
+    assert acks(session.receive(push(8, 1002), 2.1)) == [{"id": 8, "result": {"code": 0}}]
+    assert not waiting.done  # a push is not the reply
+    assert [m["id"] for m in seen] == [7, 8] and session.pushes.received == 2
+    assert session.device_stamp == 1002
