@@ -81,3 +81,16 @@ def test_every_real_event_is_parsed_with_names() -> None:
             events += 1
             arguments += len(event.arguments)
     assert events > 1000 and arguments > 500
+
+
+def test_spec_show_lists_events_with_their_argument_names() -> None:
+    from .cli_runner import miio
+
+    shown = miio("spec", "show", str(TRAPS))
+    assert shown.code == 0, shown.err
+    assert "events" in shown.out and "thing:alert" in shown.out and "2.1" in shown.out
+    line = next(line for line in shown.out.splitlines() if "thing:alert" in line)
+    assert "mode" in line
+    data = miio("spec", "show", str(TRAPS), "--json").json()
+    assert data["events"] == [{"name": "thing:alert", "siid": 2, "eiid": 1,
+                               "arguments": ["thing:mode"]}]

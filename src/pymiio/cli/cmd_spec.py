@@ -11,7 +11,7 @@ from pymiio.cli.common import json_option
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import print_json, print_table, say
-from pymiio.knowledge.model import DeviceModel
+from pymiio.knowledge.model import DeviceModel, argument_name
 
 
 @click.group(cls=SuggestingGroup)
@@ -74,6 +74,10 @@ def show(model_or_file: str, as_json: bool) -> None:
             print_table(f"{parsed.model}: actions", ("name", "iid", "in", "out"),
                         [(a.name, a.key, ", ".join(p.name for p in a.inputs),
                           ", ".join(p.name for p in a.outputs)) for a in parsed.actions])
+            if parsed.events:
+                print_table(f"{parsed.model}: events", ("name", "iid", "arguments"),
+                            [(e.name, e.key, ", ".join(argument_name(p) for p in e.arguments))
+                             for e in parsed.events])
         for note in parsed.notes:
             say(f"note: {note}", err=True)
 
