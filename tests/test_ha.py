@@ -156,7 +156,8 @@ def test_heater_air_conditioner_humidifier_kettle_curtain() -> None:
     heater = components(spec("leshow-nfj5lx"))["main"]
     assert heater["platform"] == "climate" and heater["modes"] == ["off", "auto"]
     assert heater["power_command_topic"] == f"{BASE}/set/heater:on"
-    assert (heater["min_temp"], heater["max_temp"], heater["temperature_unit"]) == (16, 32, "C")
+    assert (heater["min_temp"], heater["max_temp"], heater["temperature_unit"],
+            heater["temp_step"]) == (16, 32, "C", 1)
     assert reads(heater) >= {"heater:on", "heater:mode", "heater:target-temperature",
                               "heater:temperature"}
     conditioner = components(spec("viomi-y16"))["main"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -167,9 +168,15 @@ async def test_stale_configs_of_this_bridge_are_cleared_others_kept(
             await mqtt.wait(lambda s: all(s[t] is None for t in stale))  # cleared
             assert all(mqtt.seen[t] == payload for t, payload in kept.items())
             assert {t for t, raw, _ in mqtt.log if not raw} == set(stale)  # nothing else
+            await asyncio.wait_for(_until(lambda: not bridge._sweeping), 10)  # and it ends
         finally:
             stop.set()
             await asyncio.wait_for(task, 15)
+
+
+async def _until(check: Any) -> None:
+    while not check():
+        await asyncio.sleep(0.01)
 
 
 def test_retained_owner_reads_only_this_bridges_configs() -> None:

@@ -130,6 +130,7 @@ class Bridge:
         self.feed = Feed()  # what the bridge does, for the dashboard (bridge/feed.py)
         self._listing_due = False
         self._stale: dict[str, str] = {}  # retained discovery topics to clear -> owner
+        self._sweeping = False  # listening to the retained discovery configs
         self._epoch = 0.0  # when polling started (loop time): the poll grid counts from it
         # answers the message loop gives without waiting (it never waits for a publish)
         self._refusals: asyncio.Queue[tuple[str, str]] = asyncio.Queue(REFUSALS_BACKLOG)
@@ -285,8 +286,11 @@ class Bridge:
         await client.subscribe(f"{base}/+/action")
         await client.subscribe(f"{base}/+/get")
         await client.subscribe(f"{self.settings.prefix}/status")
-        # retained discovery configs: this bridge's own stale ones are cleared (_sweep)
+        # The retained discovery configs on the broker: this bridge's own stale ones are
+        # cleared (_sweep). The broker sends them right after the subscription, before the
+        # echo of the bridge's own config published next: that echo ends the sweep.
         await client.subscribe(f"{self.settings.prefix}/+/+/config")
+        self._sweeping = True
         await client.publish(f"{base}/bridge/state", ONLINE, qos=1, retain=True)
         await self._publish_devices()
         await self._publish(*self._bridge_config(), retain=True)
@@ -322,6 +326,9 @@ class Bridge:
         if topic.startswith(f"{self.settings.prefix}/") and topic.endswith("/config"):
             if message.retain:
                 await self._sweep(topic, payload)
+            elif self._sweeping and topic == self._bridge_config()[0]:
+                self._sweeping = False  # every retained config seen: stop listening
+                self._spawn(self._stop_sweeping())
             return
         if message.retain:  # a command left on the broker: never replayed (docs/bridge.md)
             _refusals.info("ignored a retained command on %s", _shown(topic))
@@ -454,6 +461,14 @@ class Bridge:
         if owner is not None and len(self._stale) < MAX_STALE:
             self._stale[topic] = owner
             await self._clear_stale()
+
+    async def _stop_sweeping(self) -> None:
+        import aiomqtt
+
+        client = self.client
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.unsubscribe(f"{self.settings.prefix}/+/+/config")
 
     async def _clear_stale(self) -> None:
         """Clear the stale configs found, once every served device's id is known (a device

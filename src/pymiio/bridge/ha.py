@@ -636,7 +636,8 @@ class _Components:
                                                                              "none"))
         return modes, plumbing, list(presets) if preset_plumbing else [], preset_plumbing
 
-    def _temperature(self, target: Property | None, entity: dict[str, Any]) -> None:
+    def _temperature(self, target: Property | None, entity: dict[str, Any],
+                     climate: bool = False) -> None:
         if target is None or target.range is None:
             return
         low, high, step = target.range
@@ -644,6 +645,8 @@ class _Components:
         if target.unit in ("celsius", "fahrenheit"):
             entity["temperature_unit"] = "C" if target.unit == "celsius" else "F"
         entity["precision"] = 0.1 if step and step < 0.5 else 0.5 if step and step < 1 else 1.0
+        if climate and step > 0:
+            entity["temp_step"] = step
         if self._state(target):
             entity.update(temperature_state_topic=self.base,
                           temperature_state_template=_tpl_plain(target))
@@ -665,7 +668,7 @@ class _Components:
                           payload_off="OFF")
         if presets:
             entity.update(preset_modes=presets, **preset_plumbing)
-        self._temperature(target, entity)
+        self._temperature(target, entity, climate=True)
         fan = self._feature(props, "climate", "fan", lambda p: p.writable and bool(p.choices))
         if fan is not None:
             entity.update(fan_modes=list(fan.choice_labels()),
