@@ -259,3 +259,42 @@ async def test_huge_commands_are_refused_and_answers_never_echo_much(
     assert "unknown device on 'pymiio/ghost/set/power'" in text
     assert f"'pymiio/{'g' * 113}…'" in text and "g" * 200 not in text  # cut short
     assert f"refused a command of {len(huge)} bytes" in text
+
+
+async def test_a_flood_of_birth_messages_is_one_republish_and_commands_stay_prompt(
+        mosquitto: Broker) -> None:
+    """Item 3: 2,000 "online" on `homeassistant/status` make a republish or a few (one at a
+    time, after the burst), outside the message loop: a `/set` sent behind them is answered,
+    and each discovery config is republished only a few times, not 2,000."""
+    from pymiio.bridge import core
+
+    from .test_bridge import _entries, _fleet
+
+    births = 2000
+    async with Simulator(_fleet()), \
+            watching(mosquitto, "homeassistant/#", "pymiio/+/response", "pymiio/+") as mqtt, \
+            bridging(mosquitto, entries=_entries()):
+        await mqtt.wait(lambda s: all(isinstance(s.get(f"pymiio/{name}"), dict) and s[
+            f"pymiio/{name}"] for name in ("plug", "purifier", "vacuum", "bulb")), timeout=30)
+        await mqtt.wait(lambda s: sum(1 for t in s if t.endswith("/config")) >= 5)
+        configs = [t for t in mqtt.seen if t.endswith("/config")]
+        loop = asyncio.get_running_loop()
+        start, mark = loop.time(), len(mqtt.log)
+        async with await _publisher(mosquitto) as ha:
+            for _ in range(births):
+                await ha.publish("homeassistant/status", b"online")
+            await ha.publish("pymiio/bulb/set", json.dumps({"brightness": 42,
+                                                            "transaction": "behind"}))
+            flood_seconds = loop.time() - start
+        answer = await mqtt.wait(lambda s: (s.get("pymiio/bulb/response") or {}).get(
+            "transaction") == "behind" and s["pymiio/bulb/response"], timeout=30)
+        answered = loop.time() - start
+        assert answer == {"status": "ok", "transaction": "behind"}
+        # every config comes back (Home Assistant needs them) ...
+        await mqtt.wait(lambda _: all(any(t == c for t, _, _ in mqtt.log[mark:])
+                                      for c in configs))
+        republished = max(sum(1 for t, _, _ in mqtt.log[mark:] if t == c) for c in configs)
+    print(f"births: {births} in {flood_seconds:.2f} s; /set answered after {answered:.2f} s; "
+          f"each config republished at most {republished} times")
+    # ... but a burst is one republish (two at most per settle time of the flood), not 2,000
+    assert republished <= flood_seconds / core.REDISCOVER_SETTLE + 3

@@ -60,6 +60,7 @@ INCOMING_BACKLOG = 1000  # messages received but not yet routed; aiomqtt drops t
 REFUSALS_BACKLOG = 1000  # refusals ("busy", "too large") waiting to be published; more dropped
 ANSWER_LIMIT = 200  # characters of an error on /response (so at most that much bad input)
 TRANSACTION_LIMIT = 256  # characters of a transaction (as JSON) a /response echoes
+REDISCOVER_SETTLE = 0.5  # seconds a burst of Home Assistant birth messages has to end
 STOP_PUBLISH_TIMEOUT = 5.0  # seconds the offline state may take to publish at a stop
 
 
@@ -135,6 +136,8 @@ class Bridge:
         # answers the message loop gives without waiting (it never waits for a publish)
         self._refusals: asyncio.Queue[tuple[str, str]] = asyncio.Queue(REFUSALS_BACKLOG)
         self._inbox: asyncio.Queue[Any] | None = None  # the connection's received messages
+        self._rediscover = asyncio.Event()  # Home Assistant said it is back (again)
+        self._births = 0  # birth messages since the last republish
 
     # -- running --------------------------------------------------------------------------
 
@@ -142,6 +145,7 @@ class Bridge:
         """Serve until ``stop`` is set; then publish offline and return."""
         self.repoll()
         self._spawn(self._publish_refusals())
+        self._spawn(self._rediscover_forever())
         try:
             await self._connection_loop(stop)
         finally:
@@ -318,10 +322,8 @@ class Bridge:
         payload = bytes(message.payload or b"")
         if topic == f"{self.settings.prefix}/status":
             if payload.strip().lower() == b"online":  # Home Assistant restarted
-                await self._publish(*self._bridge_config(), retain=True)
-                for served in self.devices.values():
-                    await self._publish_discovery(served)
-                    await self._publish_state(served, force=True)
+                self._births += 1
+                self._rediscover.set()  # never republished here: a flood would stall the loop
             return
         if topic.startswith(f"{self.settings.prefix}/") and topic.endswith("/config"):
             if message.retain:
@@ -334,6 +336,22 @@ class Bridge:
             _refusals.info("ignored a retained command on %s", _shown(topic))
             return
         self._route(topic, payload)
+
+    async def _rediscover_forever(self) -> None:
+        """Discovery and state again after Home Assistant's birth message, outside the message
+        loop and one republish at a time: a burst of births (or a flood) becomes one
+        republish, plus at most one more for those that came while it ran."""
+        while True:
+            await self._rediscover.wait()
+            await asyncio.sleep(REDISCOVER_SETTLE)
+            self._rediscover.clear()
+            births, self._births = self._births, 0
+            log.info("Home Assistant is back (%d birth message%s): republishing discovery",
+                     births, "" if births == 1 else "s")
+            await self._publish(*self._bridge_config(), retain=True)
+            for served in list(self.devices.values()):
+                await self._publish_discovery(served)
+                await self._publish_state(served, force=True)
 
     def _route(self, topic: str, payload: bytes, source: str = "mqtt",
                done: asyncio.Future[Any] | None = None) -> dict[str, Any] | None:
