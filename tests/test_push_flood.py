@@ -28,8 +28,8 @@ from .test_bridge import watching
 
 TRAPS_FILE = Path(__file__).with_name("specs") / "traps.json"
 TRAPS = parse_spec_text(TRAPS_FILE.read_bytes(), "pymiio.traps.v1")
-FLOOD = 2000  # pushes of about 60 KB each: 120 MB of traffic, 500,000 unknown pairs
-FLOOD_SECONDS = 30.0
+FLOOD = 4000  # pushes of about 60 KB each: 240 MB of traffic, a million unknown pairs
+FLOOD_SECONDS = 40.0
 
 
 def _thing(host: str) -> SimulatedDevice:
@@ -87,6 +87,7 @@ async def test_a_push_flood_of_unknown_properties_leaves_the_bridge_bounded(
                 "thing:speed") == 95 and s["pymiio/thing"], timeout=60)
             peak = hostile.peak_rss_mb(process.pid)
             assert set(state) <= {p.name for p in TRAPS.properties}  # nothing unknown kept
+            print(f"bridge: {sent} pushes, peak RSS {peak} MB")
             assert peak < 200, f"the bridge peaked at {peak} MB"
         finally:
             _out, err = _stop(process)
@@ -112,6 +113,7 @@ async def test_a_push_flood_of_unknown_properties_leaves_watch_bounded() -> None
                          for _ in range(len(TRAPS.status_properties()) + 1)])
             assert '"thing:speed"' in lines[-1] and '"value": 90' in lines[-1]
             peak = hostile.peak_rss_mb(process.pid)
+            print(f"watch: {sent} pushes, peak RSS {peak} MB")
             assert peak < 150, f"miio watch peaked at {peak} MB"
             thing.set_value(2, 5, 85)
             simulator.flush(thing)
