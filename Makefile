@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SRC    := src/pymiio
 
-.PHONY: venv test lint typecheck pytest fuzz bench demo netns-deps mqtt-deps clean
+.PHONY: venv test lint typecheck pytest fuzz bench demo screenshots netns-deps mqtt-deps browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 venv: $(STAMP)
 
 ## make test: lint, type-check and the whole suite (network traffic stays on loopback / test netns)
-test: $(STAMP) netns-deps mqtt-deps
+test: $(STAMP) netns-deps mqtt-deps browser-deps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q --cov --cov-report=term
@@ -54,6 +54,17 @@ netns-deps:
 mqtt-deps:
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 	  && (apt-get update -qq && RUNLEVEL=1 apt-get install -y -qq mosquitto >/dev/null) || echo "mosquitto missing: bridge tests will skip"; }
+
+# Debian's chromium for the dashboard tests, driven by Playwright (never `playwright install`:
+# nothing downloads a browser); installed only where missing and apt is usable.
+browser-deps:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium missing: dashboard browser tests will skip"; }
+
+## make screenshots: the dashboard's pictures in docs/ (from the browser test)
+screenshots: $(STAMP) mqtt-deps browser-deps
+	PYMIIO_SCREENSHOTS=docs $(BIN)/pytest -q tests/test_dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -16,7 +16,9 @@ from pymiio.cli.errors import debug_enabled, fail, run_guarded
 if TYPE_CHECKING:
     from pymiio.bridge.config import ConfigFile
     from pymiio.bridge.service import Plan, Service
+    from pymiio.bridge.web import WebSettings
 
+WEB_DEFAULT = "127.0.0.1:8099"
 NOT_IN_FILE = {"config", "check", "help"}  # options that make no sense as config keys
 
 
@@ -92,6 +94,11 @@ def _load_config(ctx: click.Context, param: click.Parameter, path: Path | None) 
               help="File holding the broker password (instead of the URL's).")
 @click.option("--cafile", type=click.Path(path_type=Path, dir_okay=False),
               help="CA certificates for mqtts:// (default: the system's).")
+@click.option("--web", metavar="[HOST:]PORT", is_flag=False, flag_value=WEB_DEFAULT,
+              help=f"Serve the dashboard (alone: {WEB_DEFAULT}). Anything but loopback needs "
+                   "--web-token-file.")
+@click.option("--web-token-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File holding the dashboard's access token (at least 16 characters).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log lines as text, or one JSON object each.")
 @click.option("--check", is_flag=True,
@@ -101,7 +108,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, path: Path | None) 
 def bridge(ctx: click.Context, config: Path | None, broker: str | None, base_topic: str,
            discovery_prefix: str, interval: float, offline_after: int,
            names: tuple[str, ...], username: str | None, password_file: Path | None,
-           cafile: Path | None, log_format: str, check: bool) -> None:
+           cafile: Path | None, web: str | None, web_token_file: Path | None,
+           log_format: str, check: bool) -> None:
     """Serve the inventory's devices on an MQTT broker, with Home Assistant discovery, until
     SIGTERM or Ctrl-C (then the bridge publishes its offline state and exits 0). SIGHUP and
     changes to the inventory are taken in while it runs."""
@@ -121,15 +129,16 @@ def bridge(ctx: click.Context, config: Path | None, broker: str | None, base_top
             address.username = username
         if password_file is not None:
             address.password = read_password(password_file)
+        web_settings = _web_settings(web, web_token_file)
         plan = Plan(names, interval, offline_after, file.intervals() if file else {})
         inventory = load_inventory()
         missing = sorted(set(names) - set(inventory.entries))
         if missing:
             fail(f"no device named {', '.join(missing)} in the inventory")
         entries = list(wanted(inventory, plan).values())
-        if not entries:
+        if not entries and web_settings is None:
             fail("no device to serve: add some with `miio devices add` or "
-                 "`miio devices import`")
+                 "`miio devices import` (or serve the dashboard with --web and add them there)")
         settings = Settings(address, check_topic(base_topic, "--base-topic"),
                             check_topic(discovery_prefix, "--discovery-prefix"), interval,
                             offline_after, str(cafile) if cafile else None, describe)
@@ -139,9 +148,17 @@ def bridge(ctx: click.Context, config: Path | None, broker: str | None, base_top
         setup_logging(log_format)
         service = Service(Bridge(settings, entries), plan, inventory.path,
                           _rereader(ctx, plan, file) if file is not None else None)
-        asyncio.run(_serve(service))
+        asyncio.run(_serve(service, web_settings))
 
     run_guarded(run, debug_enabled())
+
+
+def _web_settings(web: str | None, token_file: Path | None) -> WebSettings | None:
+    if web is None:
+        return None
+    from pymiio.bridge.web import web_settings
+
+    return web_settings(web, token_file)
 
 
 def _check(settings: Any, count: int, file: ConfigFile | None) -> None:
@@ -194,7 +211,7 @@ def _default(ctx: click.Context, param: click.Parameter) -> Any:
     return value
 
 
-async def _serve(service: Service) -> None:
+async def _serve(service: Service, web: WebSettings | None) -> None:
     import logging
 
     log = logging.getLogger("pymiio.bridge")
@@ -206,5 +223,15 @@ async def _serve(service: Service) -> None:
     settings = service.bridge.settings
     log.info("serving %d device(s) on %s:%d under %s/", len(service.bridge.devices),
              settings.broker.host, settings.broker.port, settings.base)
-    await service.run(stop)
+    dashboard = None
+    if web is not None:
+        from pymiio.bridge.web import Dashboard
+
+        dashboard = Dashboard(service, web)
+        await dashboard.start()
+    try:
+        await service.run(stop)
+    finally:
+        if dashboard is not None:
+            await dashboard.stop()
     log.info("stopped")

@@ -1,0 +1,124 @@
+"""Issue 28: the dashboard's access rules over real HTTP: a non-loopback bind needs a token,
+requests without it are refused, changes only from the page's own origin, loopback-only names
+when there is no token (the browser tests are in test_dashboard.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pymiio.inventory import Entry, Inventory
+
+from .addresses import NET
+from .conftest import TOKEN
+
+PLUG = f"{NET}.141.1"
+
+
+def test_a_dashboard_off_loopback_needs_a_token(tmp_path: Path) -> None:
+    from .cli_runner import miio
+
+    with Inventory.locked() as inventory:
+        inventory.add(Entry("plug", PLUG, TOKEN))
+    refused = miio("bridge", "--broker", "mqtt://127.0.0.1:1", "--web", "0.0.0.0:8099",
+                   "--check")
+    assert refused.code == 2 and "--web-token-file" in refused.err
+    short = tmp_path / "short"
+    short.write_text("abc")
+    assert miio("bridge", "--broker", "mqtt://127.0.0.1:1", "--web", "0.0.0.0:8099",
+                "--web-token-file", str(short), "--check").code == 2
+    assert miio("bridge", "--broker", "mqtt://127.0.0.1:1", "--web", "nowhere",
+                "--check").code == 2
+
+
+async def test_requests_without_the_token_are_refused(tmp_path: Path) -> None:
+    import aiohttp
+
+    from pymiio.bridge.core import Bridge, Settings
+    from pymiio.bridge.options import parse_broker
+    from pymiio.bridge.service import Plan, Service
+    from pymiio.bridge.web import Dashboard, WebSettings
+
+    secret = "a-long-dashboard-token-0123456789"
+    path = Inventory().path
+    settings = Settings(parse_broker("mqtt://127.0.0.1:1"))
+    service = Service(Bridge(settings, [Entry("plug", PLUG, TOKEN)]), Plan(), path)
+    dashboard = Dashboard(service, WebSettings("127.0.0.1", 0, secret))
+    await dashboard.start()
+    url = dashboard.url.rstrip("/")
+    same = {"Origin": url, "Content-Type": "application/json"}
+    try:
+        # unsafe: the jar keeps cookies of an address (127.0.0.1), not only of names
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(f"{url}/") as page:  # the page itself holds no secret
+                assert page.status == 200 and "pymiio bridge" in await page.text()
+                assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+            async with http.get(f"{url}/api/devices") as answer:
+                assert answer.status == 401
+            async with http.post(f"{url}/api/devices/plug/set", data='{"power": false}',
+                                 headers=same) as answer:
+                assert answer.status == 401
+            async with http.delete(f"{url}/api/devices/plug", headers=same) as answer:
+                assert answer.status == 401
+            assert "plug" in service.bridge.devices
+            bearer = {"Authorization": f"Bearer {secret}"}
+            async with http.get(f"{url}/api/devices", headers=bearer) as answer:
+                listing = await answer.json()
+                assert answer.status == 200 and listing[0]["name"] == "plug"
+                assert TOKEN not in json.dumps(listing) and secret not in json.dumps(listing)
+            async with http.post(f"{url}/api/devices/plug/set", data="{}", headers={
+                    **bearer, "Origin": "http://elsewhere.example",
+                    "Content-Type": "application/json"}) as answer:
+                assert answer.status == 403  # another site's page, even with the token
+            async with http.post(f"{url}/api/devices/plug/set", data="power=off", headers={
+                    **bearer, "Content-Type": "application/x-www-form-urlencoded"}) as answer:
+                assert answer.status == 415  # a plain form post never changes anything
+            async with http.post(f"{url}/api/login", json={"token": "wrong"},
+                                 headers=same) as answer:
+                assert answer.status == 401
+            async with http.post(f"{url}/api/login", json={"token": secret},
+                                 headers=same) as answer:
+                assert answer.status == 200 and secret not in await answer.text()
+                assert "httponly" in answer.headers["Set-Cookie"].lower()
+            async with http.get(f"{url}/api/bridge") as answer:  # the cookie now
+                assert answer.status == 200
+                assert (await answer.json())["devices"] == 1
+    finally:
+        await dashboard.stop()
+
+
+async def test_a_loopback_dashboard_answers_only_to_loopback_names() -> None:
+    import aiohttp
+
+    from pymiio.bridge.core import Bridge, Settings
+    from pymiio.bridge.options import parse_broker
+    from pymiio.bridge.service import Plan, Service
+    from pymiio.bridge.web import Dashboard, WebSettings
+
+    service = Service(Bridge(Settings(parse_broker("mqtt://127.0.0.1:1")), []), Plan(),
+                      Inventory().path)
+    dashboard = Dashboard(service, WebSettings("127.0.0.1", 0))
+    await dashboard.start()
+    url = dashboard.url.rstrip("/")
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/api/devices") as answer:
+                assert answer.status == 200 and await answer.json() == []
+            # a page on another site whose name was rebound to 127.0.0.1
+            async with http.get(f"{url}/api/devices", headers={
+                    "Host": "rebound.example"}) as answer:
+                assert answer.status == 403
+            async with http.post(f"{url}/api/devices", json={"name": "x"}, headers={
+                    "Origin": "http://rebound.example"}) as answer:
+                assert answer.status == 403
+            async with http.post(f"{url}/api/devices", json={"name": "bad name!", "host":
+                                 "127.0.0.9", "token": TOKEN}) as answer:
+                assert answer.status == 400 and "bad device name" in (await answer.json())[
+                    "error"]
+            async with http.get(f"{url}/static/../../inventory.py") as answer:
+                assert answer.status == 404
+            async with http.post(f"{url}/api/devices", data=b"x" * 100_000, headers={
+                    "Content-Type": "application/json"}) as answer:
+                assert answer.status == 413
+    finally:
+        await dashboard.stop()
