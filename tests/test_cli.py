@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -266,6 +267,24 @@ def test_demo_leaves_no_inventory_behind(tmp_path: Path) -> None:  # 13.23
     assert done.returncode == 0, done.stderr
     assert "demo finished" in done.stdout and "kitchen-plug" in done.stdout
     assert list(tmp_path.iterdir()) == []  # the temporary inventory (with a token) is gone
+    # issue 28: a MIoT purifier, a vacuum and a lamp by name, the dashboard, HA discovery
+    out = done.stdout
+    assert "air-purifier:mode: Favorite (2)" in out and "must be from 0 to 14" in done.stderr
+    assert "state: Cleaning (5)" in out and "brightness: 55 %" in out
+    assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/", out)
+    assert re.search(r"purifier +zhimi\.airpurifier\.ma4 .* online +pushed", out)
+    assert "one Home Assistant discovery payload (homeassistant/fan/" in out
+    assert '"preset_mode_command_topic": "pymiio/purifier/set/air-purifier:mode"' in out
+
+
+def test_simulate_help_names_every_profile() -> None:
+    from pymiio.simulator.profiles import BUILTIN
+
+    from .cli_runner import miio as run
+
+    shown = " ".join(run("simulate", "--help").out.split())
+    for name, profile in BUILTIN.items():
+        assert f"{name} ({profile.model}," in shown
 
 
 def test_parallel_adds_ask_their_devices_outside_the_lock(private_dirs: Path) -> None:

@@ -14,9 +14,9 @@ import click
 from pymiio.cli.common import Seconds
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.output import literal_formatter, say
-from pymiio.simulator import BUILTIN, QUIRKS, Simulator, make_devices
+from pymiio.simulator import QUIRKS, Simulator, make_devices
 from pymiio.simulator.config import build_faults, load_config
-from pymiio.simulator.profiles import Profile
+from pymiio.simulator.profiles import Profile, profile_help
 
 
 @click.command()
@@ -27,7 +27,8 @@ from pymiio.simulator.profiles import Profile
 @click.option("--port", default=54321, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--token", help="Token for every device (default: a random one each).")
 @click.option("--model", "model", default="plug", show_default=True,
-              help=f"A model name or a built-in profile ({', '.join(BUILTIN)}).")
+              help=f"A built-in profile: {profile_help()}; or a model of the catalogue, or "
+                   "one whose MIoT spec is cached or shipped.")
 @click.option("--unprovisioned", is_flag=True,
               help="Reveal the token in hello replies until miIO.config_router.")
 @click.option("--spec", "spec_file", type=click.Path(path_type=Path),

@@ -169,6 +169,20 @@ def profile_for(name_or_model: str) -> Profile:
                     "whose MIoT spec is cached (or give --spec FILE)")
 
 
+# What each built-in profile is, for `miio simulate --help` and docs/cli.md.
+KINDS = {"plug": "smart plug", "vacuum": "Roborock vacuum", "airpurifier":
+         "MIoT air purifier, driven by its spec", "bulb": "Yeelight colour bulb",
+         "philips-bulb": "Philips bulb", "eyecare": "Philips desk lamp",
+         "plug-v1": "older plug", "plug-v3": "plug with Wi-Fi LED",
+         "purifier": "classic (pre-MIoT) air purifier"}
+
+
+def profile_help() -> str:
+    """``name (model, what it is)`` for every built-in profile."""
+    return ", ".join(f"{name} ({profile.model}, {KINDS.get(name, profile.family)})"
+                     for name, profile in BUILTIN.items())
+
+
 def known_names() -> list[str]:
     from pymiio.knowledge.catalogue import known_models
 
