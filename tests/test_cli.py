@@ -272,7 +272,7 @@ def test_demo_leaves_no_inventory_behind(tmp_path: Path) -> None:  # 13.23
     assert "air-purifier:mode: Favorite (2)" in out and "must be from 0 to 14" in done.stderr
     assert "state: Cleaning (5)" in out and "brightness: 55 %" in out
     assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/", out)
-    assert re.search(r"purifier +zhimi\.airpurifier\.ma4 .* online +pushed", out)
+    assert re.search(r"purifier +pymiio\.airpurifier\.v1 .* online +pushed", out)
     assert "one Home Assistant discovery payload (homeassistant/fan/" in out
     assert '"preset_mode_command_topic": "pymiio/purifier/set/air-purifier:mode"' in out
 

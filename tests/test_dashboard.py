@@ -130,7 +130,7 @@ def _browse(browser: Any, bridge: Running, simulator: Any, folder: Path, expect:
     # the device list shows every device, described and online
     page.goto(bridge.url)
     for name, model in (("kitchen-plug", "chuangmi.plug.m1"),
-                        ("purifier", "zhimi.airpurifier.ma4"),
+                        ("purifier", "pymiio.airpurifier.v1"),
                         ("vacuum", "roborock.vacuum.s5")):
         row = page.locator(f'tr[data-name="{name}"]')
         expect(row).to_contain_text(model)

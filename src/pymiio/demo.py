@@ -1,7 +1,7 @@
 """``make demo``: simulated devices on loopback, then both command lines against them.
 
-Three plugs for discovery and the raw commands; a MIoT air purifier (driven by the
-zhimi.airpurifier.ma4 spec shipped with pymiio), a vacuum and a lamp read and set by name;
+Three plugs for discovery and the raw commands; a MIoT air purifier (the simulator's
+``airpurifier``, driven by the spec it ships), a vacuum and a lamp read and set by name;
 then the MQTT bridge with its dashboard on loopback, one Home Assistant discovery payload and
 one command over MQTT. Everything stays on 127.0.0.0/8, every wait is bounded, and the
 simulator, the broker and the bridge are stopped at the end whatever happens.
