@@ -273,8 +273,8 @@ def test_demo_leaves_no_inventory_behind(tmp_path: Path) -> None:  # 13.23
     assert "state: Cleaning (5)" in out and "brightness: 55 %" in out
     assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/", out)
     assert re.search(r"purifier +pymiio\.airpurifier\.v1 .* online +pushed", out)
-    assert "one Home Assistant discovery payload (homeassistant/fan/" in out
-    assert '"preset_mode_command_topic": "pymiio/purifier/set/air-purifier:mode"' in out
+    assert "one Home Assistant discovery payload (homeassistant/device/" in out
+    assert '"pymiio/purifier/set/air-purifier:mode"' in out
 
 
 def test_simulate_help_names_every_profile() -> None:

@@ -204,7 +204,7 @@ async def _mqtt_tour(port: int) -> None:
 
     async with aiomqtt.Client("127.0.0.1", port) as client:
         await client.subscribe("pymiio/#")
-        await client.subscribe("homeassistant/fan/+/config")
+        await client.subscribe("homeassistant/device/+/config")
         shown: dict[str, str] = {}
         sent = discovery = False
         try:
@@ -212,7 +212,7 @@ async def _mqtt_tour(port: int) -> None:
                 async for message in client.messages:
                     topic, text = str(message.topic), bytes(message.payload or b"").decode()
                     if topic.startswith("homeassistant/"):
-                        if not discovery:
+                        if not discovery and '"name": "purifier"' in text:
                             discovery = True
                             print(f"\n  one Home Assistant discovery payload ({topic}):")
                             for line in json.dumps(json.loads(text), indent=2,

@@ -291,7 +291,7 @@ class Monitor(logging.Handler):
 
 
 def _property(prop: Any) -> dict[str, Any]:
-    from pymiio.bridge.ha import UNITS
+    from pymiio.bridge.ha_tables import UNITS
 
     return {"name": prop.name, "description": prop.description, "format": prop.format,
             "readable": prop.readable, "writable": prop.writable,
