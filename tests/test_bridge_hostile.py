@@ -298,3 +298,39 @@ async def test_a_flood_of_birth_messages_is_one_republish_and_commands_stay_prom
           f"each config republished at most {republished} times")
     # ... but a burst is one republish (two at most per settle time of the flood), not 2,000
     assert republished <= flood_seconds / core.REDISCOVER_SETTLE + 3
+
+
+def _strict(raw: bytes) -> Any:
+    """JSON as the spec has it: NaN and Infinity refused."""
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(raw, parse_constant=refuse)
+
+
+async def test_a_device_answering_nan_is_published_as_valid_json(mosquitto: Broker) -> None:
+    """Item 9: a firmware answering NaN and 1e999 for numbers: every message the bridge
+    publishes stays valid JSON (the non-finite numbers become null); the other values are
+    published as read."""
+    purifier = f"{NET}.126.2"
+    plug = make_devices(PLUG, token=TOKEN)
+    plug[0].quirk = lambda text: text.replace(",42,", ",NaN,")  # temperature
+    air = make_devices(purifier, token=TOKEN, profile="airpurifier")
+    air[0].quirk = lambda text: text.replace('"value":21.5', '"value":1e999')
+    async with Simulator(plug + air), watching(mosquitto, "#") as mqtt, \
+            bridging(mosquitto, entries=[Entry("plug", PLUG, TOKEN),
+                                         Entry("purifier", purifier, TOKEN)]):
+        state = await mqtt.wait(lambda s: isinstance(s.get("pymiio/plug"), dict) and s[
+            "pymiio/plug"].get("power") is True and s["pymiio/plug"])
+        assert "temperature" in state and state["temperature"] is None
+        air_state = await mqtt.wait(lambda s: isinstance(s.get("pymiio/purifier"), dict) and s[
+            "pymiio/purifier"].get("air-purifier:mode") is not None and s["pymiio/purifier"])
+        assert air_state["environment:temperature"] is None
+        await mqtt.client.publish("pymiio/plug/set", b'{"power": true, "transaction": NaN}')
+        await mqtt.wait(lambda s: "pymiio/plug/response" in s)
+    published = [(topic, raw) for topic, raw, _ in mqtt.log if raw and not topic.endswith(
+        ("/set", "/status"))]
+    assert published
+    for _, raw in published:
+        _strict(raw)  # raises on NaN / Infinity
+    assert _strict(dict(published)["pymiio/plug/response"]) == {"status": "ok",
+                                                                "transaction": None}

@@ -47,6 +47,7 @@ from pymiio.knowledge.operations import Change, Reading, Subscription, Tracker, 
 from pymiio.lan.client import AsyncDevice
 from pymiio.lan.waiting import sleep_until
 from pymiio.protocol.pushes import Follower
+from pymiio.strict_json import dumps
 
 log = logging.getLogger("pymiio.bridge")
 ONLINE = json.dumps({"state": "online"})
@@ -449,12 +450,12 @@ class Bridge:
                     "properties": [p.name for p in s.model.properties] if s.model else [],
                     "actions": [a.name for a in s.model.actions] if s.model else []}
                    for s in self.devices.values()]
-        await self._publish(f"{self.settings.base}/bridge/devices", json.dumps(listing),
+        await self._publish(f"{self.settings.base}/bridge/devices", dumps(listing),
                             retain=True)
 
     def _bridge_config(self) -> tuple[str, str]:
         topic, payload = ha.bridge_discovery(self.settings.base, self.settings.prefix)
-        return topic, json.dumps(payload, ensure_ascii=False)
+        return topic, dumps(payload)
 
     async def _publish_discovery(self, served: Served) -> None:
         """The device's one discovery config (device-based, docs/bridge.md)."""
@@ -465,7 +466,7 @@ class Bridge:
                           served.firmware, self.settings.base, self.settings.prefix)
         topic, payload = ha.discovery(served.model, who)
         await self._publish(topic, "" if payload is None else
-                            json.dumps(payload, ensure_ascii=False), retain=True)
+                            dumps(payload), retain=True)
         if self._stale:
             await self._clear_stale()
 
@@ -509,14 +510,14 @@ class Bridge:
             return
         values = served.values if served.model is None else {
             **ha.blank_state(served.model), **served.values}
-        text = json.dumps(values, ensure_ascii=False, default=str)
+        text = dumps(values)
         if force or text != served.published:
             served.published = text
             topic = f"{self.settings.base}/{served.name}"
             await self._publish(topic, text, retain=True)
             if served.model is not None:
                 for suffix, derived in ha.derived_states(served.model, values).items():
-                    await self._publish(f"{topic}/{suffix}", json.dumps(derived), retain=True)
+                    await self._publish(f"{topic}/{suffix}", dumps(derived), retain=True)
 
     async def _set_online(self, served: Served, answered: bool) -> None:
         """A poll or probe was answered (or missed): availability published as
@@ -680,7 +681,7 @@ class Bridge:
         log.info("%s: event %s %s", served.name, change.name,
                  json.dumps(arguments, ensure_ascii=False, default=str)[:200])
         await self._publish(f"{self.settings.base}/{served.name}/event",
-                            json.dumps(payload, ensure_ascii=False, default=str))
+                            dumps(payload))
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -744,7 +745,7 @@ class Bridge:
         if isinstance(request, dict) and "transaction" in request and \
                 not _long_transaction(request):
             answer["transaction"] = request["transaction"]
-        return f"{self.settings.base}/{served.name}/response", json.dumps(answer), answer
+        return f"{self.settings.base}/{served.name}/response", dumps(answer), answer
 
 
 class _Throttled:

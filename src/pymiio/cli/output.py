@@ -11,7 +11,6 @@ control characters made visible (``\\x1b``, ``\\x07``, ``\\x9b``, the bidi overr
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -19,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymiio.protocol.token import mask_tokens
+from pymiio.strict_json import finite
 
 # C0 controls, DEL, C1 controls, and the bidirectional overrides and isolates.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -76,17 +76,6 @@ def json_text(value: Any, indent: int | None = None) -> str:
 def print_json(value: Any) -> None:
     """Strict JSON: NaN and infinities (a device's 1e999) become null, as JSON has neither."""
     sys.stdout.write(json_text(value, indent=2) + "\n")
-
-
-def finite(value: Any) -> Any:
-    """``value`` with non-finite floats replaced by None (only copies what it changes)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, list):
-        return [finite(item) for item in value]
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    return value
 
 
 def mask_result(value: Any) -> Any:
