@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from pymiio.cli.common import Target, device_options, json_option, resolve_target, with_token_source
+from pymiio.cli.common import (
+    Target,
+    complete_device,
+    device_options,
+    json_option,
+    resolve_target,
+    with_token_source,
+)
 from pymiio.cli.errors import (
     EXIT_DEVICE,
     EXIT_UNREACHABLE,
@@ -74,7 +81,7 @@ def _short(text: str) -> str:
 
 
 @click.command()
-@click.argument("host")
+@click.argument("host", shell_complete=complete_device)
 @click.option("--show-token", is_flag=True, help="Show the token the device reports, unmasked.")
 @device_options
 @json_option
@@ -100,7 +107,7 @@ def _info_with_id(device: Device) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("host")
+@click.argument("host", shell_complete=complete_device)
 @click.argument("method")
 @click.argument("params", required=False)
 @click.option("--show-token", is_flag=True, help="Show tokens in the result unmasked.")
@@ -128,7 +135,7 @@ def send(host: str, method: str, params: str | None, show_token: bool, token: st
 
 
 @click.command("send-raw")
-@click.argument("host")
+@click.argument("host", shell_complete=complete_device)
 @click.argument("message")
 @click.option("--show-token", is_flag=True, help="Show tokens in the reply unmasked.")
 @device_options
@@ -184,7 +191,7 @@ def _fail_items(errors: list[str]) -> None:
 
 
 @miot.command("get")
-@click.argument("host")
+@click.argument("host", shell_complete=complete_device)
 @click.argument("properties", nargs=-1, required=True)
 @device_options
 @json_option
@@ -209,7 +216,7 @@ def miot_get(host: str, properties: tuple[str, ...], token: str | None, timeout:
 
 
 @miot.command("set")
-@click.argument("host")
+@click.argument("host", shell_complete=complete_device)
 @click.argument("prop")
 @click.argument("value")
 @device_options
@@ -233,7 +240,7 @@ def miot_set(host: str, prop: str, value: str, token: str | None, timeout: float
 
 
 @miot.command("action")
-@click.argument("host")
+@click.argument("host", shell_complete=complete_device)
 @click.argument("action_id")
 @click.argument("args", required=False)
 @device_options
@@ -257,7 +264,7 @@ def miot_action(host: str, action_id: str, args: str | None, token: str | None,
 
 
 @click.command()
-@click.argument("host")
+@click.argument("host", shell_complete=complete_device)
 @click.option("--ssid", required=True, help="Wi-Fi network the device should join.")
 @click.option("--password", required=True, help="Its password.")
 @click.option("--uid", type=int, default=0, show_default=True, help="Mi account id to bind.")

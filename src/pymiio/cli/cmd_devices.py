@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from pymiio.cli.common import Seconds, edit_inventory, json_option, load_inventory, warn
+from pymiio.cli.common import (
+    Seconds,
+    complete_device,
+    edit_inventory,
+    json_option,
+    load_inventory,
+    warn,
+)
 from pymiio.cli.errors import debug_enabled, run_guarded
 from pymiio.cli.main import SuggestingGroup
 from pymiio.cli.output import print_json, print_table, say
@@ -88,7 +95,7 @@ def list_devices(show_tokens: bool, as_json: bool) -> None:
 
 
 @devices.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_device)
 @json_option
 def remove(name: str, as_json: bool) -> None:
     """Forget NAME."""

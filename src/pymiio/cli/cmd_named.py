@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from pymiio.cli.cmd_device import talk
-from pymiio.cli.common import Seconds, Target, device_options, json_option
+from pymiio.cli.common import Seconds, Target, complete_device, device_options, json_option
 from pymiio.cli.errors import EXIT_DEVICE, debug_enabled, fail, run_guarded
 from pymiio.cli.output import json_text, print_json, print_table, say
 from pymiio.knowledge.model import DeviceModel
@@ -66,7 +66,7 @@ def show_readings(readings: list[Reading], title: str) -> None:
 
 
 @click.command()
-@click.argument("device")
+@click.argument("device", shell_complete=complete_device)
 @knowledge_options
 @device_options
 @json_option
@@ -85,7 +85,7 @@ def status(device: str, model: str | None, spec_file: Path | None, token: str | 
 
 
 @click.command("get")
-@click.argument("device")
+@click.argument("device", shell_complete=complete_device)
 @click.argument("names", nargs=-1, required=True)
 @knowledge_options
 @device_options
@@ -110,7 +110,7 @@ def get_values(device: str, names: tuple[str, ...], model: str | None,
 
 
 @click.command("set")
-@click.argument("device")
+@click.argument("device", shell_complete=complete_device)
 @click.argument("name")
 @click.argument("value")
 @knowledge_options
@@ -135,7 +135,7 @@ def set_value(device: str, name: str, value: str, model: str | None, spec_file: 
 
 
 @click.command("action")
-@click.argument("device")
+@click.argument("device", shell_complete=complete_device)
 @click.argument("action_name", metavar="ACTION")
 @click.argument("args", nargs=-1)
 @knowledge_options
@@ -159,7 +159,7 @@ def action(device: str, action_name: str, args: tuple[str, ...], model: str | No
 
 
 @click.command()
-@click.argument("device")
+@click.argument("device", shell_complete=complete_device)
 @click.option("--interval", type=Seconds(0.2, 3600), default=10.0, show_default=True,
               help="Seconds between polls (pushed changes print at once).")
 @click.option("--count", type=click.IntRange(1), help="Stop after this many changes.")
