@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pymiio.inventory import Entry, Inventory
 
@@ -122,3 +123,97 @@ async def test_a_loopback_dashboard_answers_only_to_loopback_names() -> None:
                 assert answer.status == 413
     finally:
         await dashboard.stop()
+
+
+async def test_the_api_commands_renames_and_removes(private_dirs: Path) -> None:
+    """Over real HTTP against a running service: commands on the MQTT command path (the same
+    answers, the device changes), live state on the event stream, rename and remove follow
+    the inventory at once."""
+    import asyncio
+
+    import aiohttp
+
+    from pymiio.bridge.web import Dashboard, WebSettings
+    from pymiio.simulator import Simulator, make_devices
+
+    from .mqtt_broker import Broker
+    from .test_bridge_service import serving
+
+    lamp = f"{NET}.141.2"
+    with Inventory.locked() as inventory:
+        inventory.add(Entry("plug", PLUG, TOKEN))
+        inventory.add(Entry("lamp", lamp, TOKEN))
+    broker = Broker(private_dirs).start()
+    fleet = make_devices(PLUG, token=TOKEN) + make_devices(lamp, token=TOKEN,
+                                                           profile="philips.light.bulb")
+    try:
+        async with Simulator(fleet) as simulator, serving(broker) as service:
+            dashboard = Dashboard(service, WebSettings("127.0.0.1", 0))
+            await dashboard.start()
+            url = dashboard.url.rstrip("/")
+            try:
+                async with aiohttp.ClientSession() as http:
+                    await _api_tour(http, url, service, simulator.devices[0])
+            finally:
+                await dashboard.stop()
+    finally:
+        broker.remove()
+    assert asyncio.get_running_loop()
+
+
+async def _api_tour(http: Any, url: str, service: Any, plug: Any) -> None:
+    import asyncio
+
+    async def get(path: str) -> Any:
+        async with http.get(url + path) as answer:
+            assert answer.status == 200, await answer.text()
+            return await answer.json()
+
+    async def post(path: str, body: Any) -> tuple[int, Any]:
+        async with http.post(url + path, data=json.dumps(body),
+                             headers={"Content-Type": "application/json"}) as answer:
+            return answer.status, await answer.json()
+
+    async with asyncio.timeout(30):
+        while not all(row["online"] and row["model"] for row in await get("/api/devices")):
+            await asyncio.sleep(0.1)
+    events = await http.get(url + "/api/events")
+    try:
+        assert await post("/api/devices/plug/set", {"power": False}) == (200, {"status": "ok"})
+        assert plug.profile.props["power"] == "off"
+        status, answer = await post("/api/devices/plug/set", {"colour": 1})
+        assert status == 400 and answer["status"] == "error" and "colour" in answer["error"]
+        async with asyncio.timeout(20):  # the change, live on the event stream
+            while True:
+                line = (await events.content.readline()).decode()
+                if line.startswith("data: ") and (event := json.loads(line[6:]))[
+                        "type"] == "state" and event["device"] == "plug":
+                    assert event["values"]["power"] is False
+                    break
+    finally:
+        events.close()
+    detail = await get("/api/devices/plug")
+    assert detail["values"]["power"] is False and "token" not in json.dumps(detail).lower()
+    assert {p["name"] for p in detail["properties"] if p["writable"]} >= {"power"}
+    assert any(entry["what"] == "response" for entry in detail["history"])
+    lamp = await get("/api/devices/lamp")
+    brightness = next(p for p in lamp["properties"] if p["name"] == "brightness")
+    assert brightness["range"] == [1, 100, 1] and brightness["unit"] == "%"
+
+    assert await post("/api/devices/plug/rename", {"name": "socket"}) == (
+        200, {"status": "ok", "name": "socket"})
+    assert set(Inventory().entries) == {"socket", "lamp"}
+    assert {row["name"] for row in await get("/api/devices")} == {"socket", "lamp"}
+    status, answer = await post("/api/devices/socket/rename", {"name": "lamp"})
+    assert status == 400 and "exists already" in answer["error"]
+    async with http.delete(url + "/api/devices/lamp") as answer:
+        assert answer.status == 200
+    assert set(Inventory().entries) == {"socket"} and set(service.bridge.devices) == {"socket"}
+    async with http.get(url + "/api/devices/lamp") as answer:
+        assert answer.status == 404
+    status, answer = await post("/api/devices", {"name": "socket", "host": PLUG,
+                                                 "token": TOKEN})
+    assert status == 400 and "served already" in answer["error"]
+    log = [line["message"] for line in (await get("/api/bridge"))["log"]]
+    assert "plug: renamed to socket" in log and "lamp: removed from the inventory" in log
+    assert any(m.startswith("plug: set '{\"power\": false}' (web): ok") for m in log)

@@ -328,7 +328,10 @@ class Dashboard:
         app.router.add_get("/api/bridge", self._bridge)
         app.router.add_get("/api/events", self._events)
         self._unsubscribe = self.service.bridge.feed.subscribe(self.monitor)
-        logging.getLogger("pymiio.bridge").addHandler(self.monitor)
+        logger = logging.getLogger("pymiio.bridge")
+        logger.addHandler(self.monitor)
+        if logger.getEffectiveLevel() > logging.INFO:  # the page's log tail says what happens
+            logger.setLevel(logging.INFO)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      shutdown_timeout=2.0)
         await self._runner.setup()
