@@ -334,3 +334,56 @@ async def test_a_device_answering_nan_is_published_as_valid_json(mosquitto: Brok
         _strict(raw)  # raises on NaN / Infinity
     assert _strict(dict(published)["pymiio/plug/response"]) == {"status": "ok",
                                                                 "transaction": None}
+
+
+def test_refusal_log_lines_are_throttled(caplog: pytest.LogCaptureFixture) -> None:
+    """A flood of refused commands is at most ``burst`` info lines a minute; the next line
+    says how many were left out (a fake clock)."""
+    from pymiio.bridge.core import _Throttled
+
+    caplog.set_level(logging.INFO, "pymiio.bridge")
+    now = [0.0]
+    throttled = _Throttled(burst=3, window=60.0, clock=lambda: now[0])
+    for index in range(10):
+        throttled.info("refused %d", index)
+    assert [r.getMessage() for r in caplog.records] == ["refused 0", "refused 1", "refused 2"]
+    now[0] = 60.0
+    throttled.info("refused %d", 10)
+    assert caplog.records[-1].getMessage() == "refused 10 (and 7 similar, not logged)"
+
+
+def test_aiomqtt_drops_are_said_once_a_minute() -> None:
+    """aiomqtt's one warning per dropped message becomes one line a minute with a count."""
+    from pymiio.bridge.core import _QueueFullFilter
+
+    now = [0.0]
+    drops = _QueueFullFilter(clock=lambda: now[0])
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("pymiio.bridge.mqtt", logging.WARNING, __file__, 1, message,
+                                 None, None)
+
+    first = record("Message queue is full. Discarding message.")
+    assert drops.filter(first) and first.getMessage().endswith("dropped 1")
+    assert not any(drops.filter(record("Message queue is full. Discarding message."))
+                   for _ in range(500))
+    assert drops.filter(record("something else"))  # other warnings pass as they are
+    now[0] = 61.0
+    later = record("Message queue is full. Discarding message.")
+    assert drops.filter(later) and later.getMessage().endswith("dropped 501")
+
+
+async def test_commands_waiting_for_a_dropped_device_are_answered(mosquitto: Broker) -> None:
+    """The dashboard's commands queued for a device the bridge stops serving (a reload) are
+    answered, not left waiting: the one in flight and the queued ones alike."""
+    silent = f"{NET}.126.9"  # nobody answers there: the first command waits for its timeout
+    async with bridging(mosquitto, interval=10.0,
+                        entries=[Entry("plug", silent, TOKEN)]) as bridge:
+        await asyncio.wait_for(bridge.connected.wait(), 30)
+        waiting = [asyncio.create_task(bridge.command("plug", "set/power", b"on"))
+                   for _ in range(3)]
+        await _until(lambda: bridge.devices["plug"].commands.qsize() == 2)
+        await bridge.drop("plug", forget=False)
+        answers = await asyncio.wait_for(asyncio.gather(*waiting), 15)
+    assert answers == [{"status": "error", "error": "plug is no longer served; the command "
+                                                    "was not carried out"}] * 3

@@ -752,14 +752,15 @@ class _Throttled:
     """Info lines about refused input, at most ``burst`` a minute: a flood of bad commands
     must not become a flood of log lines. The next line says how many were left out."""
 
-    def __init__(self, burst: int = 20, window: float = 60.0) -> None:
-        self.burst, self.window = burst, window
+    def __init__(self, burst: int = 20, window: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst, self.window, self.clock = burst, window, clock
         self._since, self._lines, self._left_out = -math.inf, 0, 0
 
     def info(self, message: str, *args: Any) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
-        now = time.monotonic()
+        now = self.clock()
         if now - self._since >= self.window:
             self._since, self._lines = now, 0
         if self._lines >= self.burst:
@@ -776,8 +777,9 @@ class _Throttled:
 class _QueueFullFilter(logging.Filter):
     """aiomqtt warns once per message it drops from a full backlog: said once a minute."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        self.clock = clock
         self._next = -math.inf
         self._dropped = 0
 
@@ -785,7 +787,7 @@ class _QueueFullFilter(logging.Filter):
         if "queue is full" not in record.getMessage():
             return True
         self._dropped += 1
-        now = time.monotonic()
+        now = self.clock()
         if now < self._next:
             return False
         self._next = now + 60.0
