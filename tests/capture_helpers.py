@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
+import struct
 import threading
 import time
 from pathlib import Path
@@ -12,6 +14,26 @@ from types import TracebackType
 import pytest
 
 PACKET_OUTGOING = 4
+SO_ATTACH_FILTER = 26
+# Classic BPF for "ip and udp port 54321" on lo's Ethernet-style frames: the kernel keeps only
+# miIO datagrams, so other traffic on a shared loopback (a flood from another test run) can
+# neither fill the socket's buffer nor push the capture's own packets out of it.
+_MIIO_ONLY = [
+    (0x28, 0, 0, 12), (0x15, 0, 10, 0x0800),  # ethertype IPv4, else drop
+    (0x30, 0, 0, 23), (0x15, 0, 8, 17),  # protocol UDP, else drop
+    (0x28, 0, 0, 20), (0x45, 6, 0, 0x1FFF),  # a fragment: drop
+    (0xB1, 0, 0, 14),  # x = the IP header's length
+    (0x48, 0, 0, 14), (0x15, 2, 0, 54321),  # source port 54321: keep
+    (0x48, 0, 0, 16), (0x15, 0, 1, 54321),  # destination port 54321: keep, else drop
+    (0x06, 0, 0, 262144), (0x06, 0, 0, 0),
+]
+
+
+def _only_miio(sock: socket.socket) -> ctypes.Array[ctypes.c_char]:
+    program = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *op) for op in _MIIO_ONLY))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
+                    struct.pack("HL", len(_MIIO_ONLY), ctypes.addressof(program)))
+    return program
 
 
 class LoopbackSniffer:
@@ -23,6 +45,7 @@ class LoopbackSniffer:
         self.frames: list[tuple[float, bytes]] = []
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+        self._filter = _only_miio(self._sock)
         self._sock.bind(("lo", 0))
         self._sock.settimeout(0.05)
         self._thread = threading.Thread(target=self._run, daemon=True)
