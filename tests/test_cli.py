@@ -293,7 +293,7 @@ def test_parallel_adds_ask_their_devices_outside_the_lock(private_dirs: Path) ->
     lost (holding the lock across the question refused most of them after 10 s)."""
     runs = [subprocess.Popen(
         [sys.executable, "-m", "pymiio.cli.main", "devices", "add", f"dev-{i}", "--host",
-         PLUG if i % 2 else SILENT, "--token", TOKEN, "--timeout", "2"],
+         PLUG if i % 2 else SILENT, "--token", TOKEN, "--timeout", "10" if i % 2 else "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(20)]
     outcomes = [(run.wait(timeout=120), run.stderr.read() if run.stderr else "")
                 for run in runs]
