@@ -271,3 +271,28 @@ async def test_the_bridge_serves_healthy_devices_while_spec_fetches_hang(
                 stop.set()
                 await asyncio.wait_for(bridge, 15)
         release.set()
+
+
+def test_ctrl_c_during_a_dribbling_fetch_ends_it(tmp_path: Path) -> None:
+    """SIGINT while the instances list dribbles (60 s of it, and a 60 s deadline): the
+    command exits 130 and its request stops with it, not at the deadline."""
+    import os
+    import signal
+
+    release = threading.Event()
+    body = json.dumps({"instances": INSTANCES}).encode().ljust(600)
+    server = HostileServer({"/miot-spec-v2/instances": dribble(body, 0.1, release)})
+    with server.running() as url:
+        env = {**os.environ, "PYMIIO_MIOT_SPEC_URL": url, "PYMIIO_MIOT_SPEC_TIMEOUT": "60",
+               "PYMIIO_CACHE_DIR": str(tmp_path / "cache")}
+        process = subprocess.Popen([sys.executable, "-m", "pymiio.cli.main", "spec", "fetch",
+                                    "pymiio.traps.v1"], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            assert wait_for(lambda: len(server.requests) >= 1)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+            release.set()
+    assert process.returncode == 130 and "Traceback" not in err

@@ -90,7 +90,12 @@ class Fetcher:
             self._loop.close()
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        try:
+            return future.result()
+        except BaseException:  # Ctrl-C while waiting: the request stops too
+            future.cancel()
+            raise
 
     @property
     def cookies(self) -> httpx.Cookies:
