@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pymiio import AsyncDevice, ClosedError, DeviceError, RetryPolicy, UnreachableError
+from pymiio.knowledge.lookup import describe
 from pymiio.knowledge.spec_store import load_spec_file
 from pymiio.lan import sweep
 from pymiio.lan.transport import shared_endpoint
@@ -236,3 +237,36 @@ async def test_device_names_are_resolved_and_bad_jobs_end_alone(
             await plain.close()
     assert results[0] == ["on"]
     assert isinstance(results[1], ValueError)
+
+
+async def test_a_batch_gathers_the_operations_of_one_pass_into_one_sweep(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pollers waking together each ask for their device's status; one sweep answers all,
+    each caller gets its own readings or its own exception (a closed device)."""
+    simulated = make_devices(f"{NET}.39.1", 12, token=TOKEN)
+    model = describe("chuangmi.plug.m1")
+    batch = sweep.Batch(limit=5)
+    sizes: list[int] = []
+    real_run = sweep.run
+
+    async def counted(jobs: list[sweep.Job], *, limit: int) -> list[object]:
+        sizes.append(len(jobs))
+        return await real_run(jobs, limit=limit)
+
+    monkeypatch.setattr(sweep, "run", counted)
+    async with Simulator(simulated):
+        devices = [AsyncDevice(d.host, TOKEN) for d in simulated]
+        await devices[11].close()
+        try:
+            outcomes = await asyncio.gather(*(batch.status(d, model) for d in devices),
+                                            return_exceptions=True)
+            later = await batch.run(devices[0], sweep._one("get_prop", ["power"]))
+        finally:
+            await batch.aclose()
+            await asyncio.gather(*(d.close() for d in devices))
+    assert sizes == [12, 1]
+    assert later == ["on"]
+    for readings in outcomes[:11]:
+        assert isinstance(readings, list)
+        assert {r.prop.name: r.value for r in readings}["power"] is True
+    assert isinstance(outcomes[11], ClosedError)

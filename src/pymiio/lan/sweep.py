@@ -360,4 +360,60 @@ async def status(pairs: Iterable[tuple[AsyncDevice, DeviceModel]], *,
     return await run(((device, ops.status(model)) for device, model in pairs), limit=limit)
 
 
-__all__ = ["LIMIT", "MiioError", "Sweep", "poll", "run", "status"]
+class Batch:
+    """Operations asked for by many tasks in one pass of the event loop run as one sweep.
+
+    Tasks that wake together (the bridge's pollers: one timer per tick of the poll grid) each
+    ``await batch.run(device, operation)`` and get their own outcome, raised or returned as
+    the device's own method would; the sweep behind them drives all their devices from one
+    task. A caller that is cancelled only stops waiting: its device's call ends as usual."""
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self._limit = limit
+        self._jobs: list[tuple[AsyncDevice, ops.Step[Any], asyncio.Future[Any]]] = []
+        self._sweeps: set[asyncio.Task[None]] = set()
+
+    async def run(self, device: AsyncDevice, step: ops.Step[T]) -> T:
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[T] = loop.create_future()
+        if not self._jobs:
+            loop.call_soon(self._start)  # after every task woken in this pass has asked
+        self._jobs.append((device, step, outcome))
+        return await outcome
+
+    async def status(self, device: AsyncDevice, model: DeviceModel) -> list[ops.Reading]:
+        """``device.status(model)``, in this pass's sweep."""
+        return await self.run(device, ops.status(model))
+
+    def _start(self) -> None:
+        jobs, self._jobs = self._jobs, []
+        sweep = asyncio.ensure_future(self._sweep(jobs))
+        self._sweeps.add(sweep)
+        sweep.add_done_callback(self._sweeps.discard)
+
+    async def _sweep(self, jobs: list[tuple[AsyncDevice, ops.Step[Any],
+                                            asyncio.Future[Any]]]) -> None:
+        try:
+            outcomes = await run([(device, step) for device, step, _ in jobs],
+                                 limit=self._limit)
+        except BaseException:  # the sweep itself was cancelled: so are its callers
+            for _, _, waiting in jobs:
+                waiting.cancel()
+            raise
+        for (_, _, waiting), outcome in zip(jobs, outcomes, strict=True):
+            if waiting.done():
+                continue
+            if isinstance(outcome, Exception):
+                waiting.set_exception(outcome)
+            else:
+                waiting.set_result(outcome)
+
+    async def aclose(self) -> None:
+        """Cancel the sweeps in flight (their callers see CancelledError)."""
+        sweeps = list(self._sweeps)
+        for sweep in sweeps:
+            sweep.cancel()
+        await asyncio.gather(*sweeps, return_exceptions=True)
+
+
+__all__ = ["LIMIT", "Batch", "MiioError", "Sweep", "poll", "run", "status"]
