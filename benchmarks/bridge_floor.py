@@ -1,7 +1,8 @@
 """The floor for the bridge benchmark: the same polls of the same devices with the floor codec
 on one UDP socket, and a bare MQTT publish per changed state; a `/set/power` is one request and
-one response publish. Polls follow the bridge's schedule (spread over the interval on a 0.1 s
-grid). No checks, no discovery, no availability: the least a bridge can do.
+one response publish. Polls follow the bridge's schedule: the first round as the devices
+answer their hellos, later rounds spread over the interval on a 0.1 s grid. No checks, no
+discovery, no availability: the least a bridge can do.
 
     python -m benchmarks.bridge_floor PORT HOSTS_JSON INTERVAL
 """
@@ -56,7 +57,10 @@ async def main(port: int, hosts: dict[str, str], interval: float) -> None:
                 return
             if len(data) == 32:
                 _, _, _, did, stamp = HEAD.unpack_from(data)
+                first = ip not in sessions
                 sessions[ip] = (did, stamp)
+                if first and ip in by_ip:  # the first round as fast as the devices answer
+                    request(by_ip[ip], "get_prop", PROPS, "poll")
                 continue
             reply = codec.parse(data)
             kind, name = pending.pop(reply["id"], ("", ""))  # type: ignore[index]
@@ -83,7 +87,7 @@ async def main(port: int, hosts: dict[str, str], interval: float) -> None:
     slots: dict[int, list[str]] = {}
     for index, name in enumerate(names):
         slots.setdefault(int(interval * index / len(names) / 0.1), []).append(name)
-    start = loop.time() + 0.5
+    start = loop.time() + interval  # later rounds spread over the interval
     for slot, group in slots.items():
         loop.call_at(start + slot * 0.1, poll, group, start + slot * 0.1)
 

@@ -14,11 +14,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from tests.addresses import NET  # this run's own 127.X.0.0/16 block (make test's lock)
+
 TOKEN_HEX = "2b00042f7481c7b056c4b410d28f33cf"
 TOKEN = bytes.fromhex(TOKEN_HEX)
 REPEATS = 7
 
 logging.getLogger("miio").setLevel(logging.CRITICAL)
+
+
+def address(suffix: str) -> str:
+    """An address in this run's own block (``"90.1"`` -> ``127.X.90.1``): a ``make test`` or
+    another ``make bench`` on the machine at the same time has blocks of its own."""
+    return f"{NET}.{suffix}"
 
 
 @dataclass

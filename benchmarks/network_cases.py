@@ -16,6 +16,7 @@ from benchmarks.common import (
     TOKEN,
     TOKEN_HEX,
     Row,
+    address,
     device_process,
     interleaved_best,
     median_seconds,
@@ -56,7 +57,7 @@ def roundtrip_case() -> list[Row]:
 
     from pymiio import AsyncDevice, Device
 
-    with simulator("127.0.90.1") as devices, echo_server("127.0.90.200") as echo_host:
+    with simulator(address("90.1")) as devices, echo_server(address("90.200")) as echo_host:
         host = devices[0]["host"]
         echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         echo.connect((echo_host, 54321))
@@ -219,13 +220,14 @@ def fleet_case(count: int, delay: float, first: str) -> list[Row]:
         return rows
 
 
-def warm_fleet_case(count: int = 200, first: str = "127.0.114.1") -> list[Row]:
+def warm_fleet_case(count: int = 200, first: str = "114.1") -> list[Row]:
     """Case 3b: sweeps over a fleet whose sessions are open (no handshakes), in turns with
     two floors: one socket that sends every command and collects every reply, and the least
     an asyncio client can do (a task per device, a future and a timer per call)."""
     from pymiio import AsyncDevice
+    from pymiio.lan.sweep import poll
 
-    with simulator(first, count, "--no-broadcast") as devices:
+    with simulator(address(first), count, "--no-broadcast") as devices:
         hosts = [d["host"] for d in devices]
         floor = _FloorFleet(hosts)
         loop = asyncio.new_event_loop()
@@ -235,6 +237,10 @@ def warm_fleet_case(count: int = 200, first: str = "127.0.114.1") -> list[Row]:
             results = await asyncio.gather(*(c.send("get_prop", ["power"]) for c in clients))
             assert len(results) == count
 
+        async def engine() -> None:
+            results = await poll(clients, "get_prop", ["power"])
+            assert all(isinstance(result, list) for result in results)
+
         async def close() -> None:
             await asyncio.gather(*(c.close() for c in clients))
 
@@ -243,14 +249,16 @@ def warm_fleet_case(count: int = 200, first: str = "127.0.114.1") -> list[Row]:
             best = interleaved_best({
                 "floor": floor.sweep,
                 "asyncio": lambda: loop.run_until_complete(floor.async_sweep()),
-                "pymiio": lambda: loop.run_until_complete(sweep())})
+                "pymiio": lambda: loop.run_until_complete(sweep()),
+                "engine": lambda: loop.run_until_complete(engine())})
         finally:
             loop.run_until_complete(close())
             loop.close()
             floor.close()
     return [Row("floor (one socket, send all, collect all)", best["floor"]),
             Row("asyncio floor (a task, a future and a timer per call)", best["asyncio"]),
-            Row("pymiio AsyncDevice + asyncio.gather", best["pymiio"])]
+            Row("pymiio AsyncDevice + asyncio.gather", best["pymiio"]),
+            Row("pymiio sweep engine (lan/sweep.poll)", best["engine"])]
 
 
 class _FloorFleet:
@@ -324,7 +332,7 @@ def loss_case(pymiio_calls: int = 1000, peer_calls: int = 50) -> list[Row]:
     from pymiio import Device, MiioError
 
     rows = []
-    with simulator("127.0.92.1", 1, "--drop", "0.2", "--seed", "4") as devices:
+    with simulator(address("92.1"), 1, "--drop", "0.2", "--seed", "4") as devices:
         host = devices[0]["host"]
         ours = Device(host, TOKEN_HEX)
         rows += _loss_rows("pymiio Device", pymiio_calls,
@@ -359,7 +367,8 @@ def discovery_case(count: int = 200) -> list[Row]:
     from pymiio.lan.discovery import discover
 
     rows = []
-    with simulator("127.0.94.1", count) as devices:
+    with simulator(address("94.1"), count) as devices:
+        ours = {d["host"] for d in devices}  # broadcasts reach other runs' devices too
         rows += _discover_one_rows(devices[0]["host"])
 
         def floor_all() -> None:
@@ -371,13 +380,15 @@ def discovery_case(count: int = 200) -> list[Row]:
             sock.sendto(HELLO, ("127.255.255.255", 54321))
             seen = set()
             while len(seen) < count:
-                seen.add(sock.recvfrom(64)[1][0])
+                found = sock.recvfrom(64)[1][0]
+                if found in ours:
+                    seen.add(found)
             sock.close()
 
         async def pymiio_all() -> None:
             seen = 0
-            async for _ in discover(broadcast="127.255.255.255", timeout=5):
-                seen += 1
+            async for found in discover(broadcast="127.255.255.255", timeout=5):
+                seen += found.ip in ours
                 if seen == count:
                     return
             raise RuntimeError(f"pymiio found only {seen} of {count}")
@@ -464,8 +475,8 @@ def throughput_case(devices_count: int = 50, window: int = 64, seconds: float = 
     client with ``window`` requests in flight: pymiio's simulator and the minimal device loop
     (``benchmarks/device_floor.py``), both running, measured in turns; the best round of
     each counts (see ``interleaved_best``)."""
-    floor_args = ["-m", "benchmarks.device_floor", "127.0.97.1", str(devices_count)]
-    with simulator("127.0.96.1", devices_count, "--no-broadcast") as ours, \
+    floor_args = ["-m", "benchmarks.device_floor", address("97.1"), str(devices_count)]
+    with simulator(address("96.1"), devices_count, "--no-broadcast") as ours, \
             device_process(floor_args) as floor:
         loads = {"floor": _Load(floor, window), "pymiio": _Load(ours, window)}
         rates: dict[str, list[float]] = {name: [] for name in loads}

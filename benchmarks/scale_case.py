@@ -10,16 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import TOKEN_HEX, Row, pin_devices
+from benchmarks.common import TOKEN_HEX, Row, address, pin_devices
 from benchmarks.floor import HELLO
 
 COUNT = 10_000
 
 
-def scale_case(first: str = "127.2.0.1") -> list[Row]:
+def scale_case(first: str = "160.1") -> list[Row]:
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "pymiio.cli.main", "simulate", "--host", first, "--count",
+        [sys.executable, "-m", "pymiio.cli.main", "simulate", "--host", address(first), "--count",
          str(COUNT), "--token", TOKEN_HEX, "--json", "--no-broadcast", "--duration", "300"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=pin_devices)
     try:
