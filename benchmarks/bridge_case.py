@@ -80,8 +80,10 @@ async def _latencies(port: int, prefix: str, names: list[str]) -> list[float]:
 def _measure(command: list[str], env: dict[str, str], port: int, prefix: str,
              names: list[str], pin: Any) -> dict[str, float]:
     started = time.monotonic()
+    log = os.environ.get("PYMIIO_BENCH_LOG")  # where the process's stderr goes, if anywhere
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, preexec_fn=pin)
+                               stderr=open(f"{log}.{prefix}", "w") if log else subprocess.DEVNULL,  # noqa: SIM115
+                               preexec_fn=pin)
     try:
         asyncio.run(_wait_states(port, prefix, len(names), INTERVAL * 3 + 10))
         published = time.monotonic() - started

@@ -45,6 +45,7 @@ from pymiio.knowledge.lookup import describe_device, describe_soon
 from pymiio.knowledge.model import DeviceModel
 from pymiio.knowledge.operations import Change, Reading, Subscription, Tracker, subscribe_request
 from pymiio.lan.client import AsyncDevice
+from pymiio.lan.sweep import Batch
 from pymiio.lan.waiting import sleep_until
 from pymiio.protocol.pushes import Follower
 from pymiio.strict_json import dumps
@@ -54,6 +55,7 @@ ONLINE = json.dumps({"state": "online"})
 OFFLINE = json.dumps({"state": "offline"})
 MAX_STALE = 10_000  # stale discovery configs remembered while device ids are learnt
 POLL_TICK = 0.1  # poll start times are whole ticks: devices sharing a tick wake together
+FIRST_ROUND = 256  # devices asked for their miIO.info at once when the bridge starts
 # Bounds on what MQTT clients can make the bridge hold (issue 26; docs/bridge.md "Limits"):
 MAX_PAYLOAD = 64 * 1024  # bytes of one command; a larger one is refused unread
 COMMANDS_PER_DEVICE = 16  # commands waiting for one device; more are answered "busy" at once
@@ -134,6 +136,9 @@ class Bridge:
         self._stale: dict[str, str] = {}  # retained discovery topics to clear -> owner
         self._sweeping = False  # listening to the retained discovery configs
         self._epoch = 0.0  # when polling started (loop time): the poll grid counts from it
+        self._reads = Batch()  # the polls of one tick run as one sweep (lan/sweep.py)
+        self._described: dict[str, asyncio.Future[DeviceModel]] = {}  # once per model
+        self._asking = asyncio.Semaphore(FIRST_ROUND)
         # answers the message loop gives without waiting (it never waits for a publish)
         self._refusals: asyncio.Queue[tuple[str, str]] = asyncio.Queue(REFUSALS_BACKLOG)
         self._inbox: asyncio.Queue[Any] | None = None  # the connection's received messages
@@ -155,6 +160,7 @@ class Bridge:
             for task in (*pollers, *self._tasks):
                 task.cancel()
             await asyncio.gather(*pollers, *self._tasks, return_exceptions=True)
+            await self._reads.aclose()
             for served in self.devices.values():
                 if served.follower is not None:
                     served.follower.close()
@@ -552,14 +558,18 @@ class Bridge:
     # -- polling ----------------------------------------------------------------------------
 
     async def _poll_forever(self, served: Served, index: int) -> None:
-        """Polls spread over the interval, so a thousand devices are not polled at once, yet
-        on a grid of ``POLL_TICK``: the devices of one tick start in one wake-up of the loop
-        and their replies arrive together, which costs far less CPU than a wake-up for each
-        device (a thousand devices every 10 s: 10 wake-ups a second instead of 100)."""
+        """The first poll at once (every device's state as soon as it answers), then polls
+        spread over the interval, so a thousand devices are not polled at once, yet on a grid
+        of ``POLL_TICK``: the devices of one tick wake in one pass of the loop and are polled
+        by one sweep (``Batch``), which costs far less CPU than a wake-up for each device (a
+        thousand devices every 10 s: 10 wake-ups a second instead of 100)."""
         loop = asyncio.get_running_loop()
         interval = served.interval or self.settings.interval
         offset = int(interval * index / max(1, len(self.devices)) / POLL_TICK) * POLL_TICK
-        due = self._epoch + offset
+        due = self._epoch
+        first = True
+        with contextlib.suppress(TimeoutError):  # states go out as they are read, not all at
+            await asyncio.wait_for(self.connected.wait(), interval)  # once on connecting
         while True:
             await sleep_until(due)
             try:
@@ -570,12 +580,14 @@ class Bridge:
                 due = loop.time() + served.availability.next_probe(self._rng)
                 continue
             interval = served.interval or self.settings.interval
+            if first:  # later rounds on the device's place in the grid
+                first, due = False, self._epoch + offset
             due += interval * max(1, math.ceil((loop.time() - due) / interval))
 
     async def refresh(self, served: Served) -> None:
         try:
             model = await self._model(served)
-            readings = await served.device.status(model)
+            readings = await self._reads.status(served.device, model)
         except MiioTimeoutError as exc:
             self.feed.emit("error", served.name, error=str(exc))
             await self._set_online(served, False)
@@ -604,21 +616,39 @@ class Bridge:
         if served.model is not None:
             return served.model
         entry, device = served.entry, served.device
-        info = await device.info()
+        async with self._asking:  # a thousand devices starting: a bounded number at once
+            info = await device.info()
         served.firmware = info.get("fw_ver") if isinstance(info.get("fw_ver"), str) else None
         access_point = info.get("ap")
         rssi = access_point.get("rssi") if isinstance(access_point, dict) else None
         served.rssi = rssi if type(rssi) is int else None
-        describe = self.settings.describe
-        assert describe is not None
-        served.model = await describe_soon(describe_device, entry.model, lambda: info,
-                                           by_model=describe)
+        served.model = await self._describe(entry.model, info)
         hello = device.hello
         if entry.device_id is None and hello is not None:
             entry.device_id = hello.device_id
         self._list_soon()
         await self._publish_discovery(served)
         return served.model
+
+    async def _describe(self, model: str | None, info: dict[str, Any]) -> DeviceModel:
+        """The description of ``model`` (else of the model ``info`` reports), made once for
+        every device of that model; a failure is not kept (the next poll asks again)."""
+        describe = self.settings.describe
+        assert describe is not None
+        name = model or info.get("model")
+        if not isinstance(name, str):  # describe_device says what is wrong
+            return await describe_soon(describe_device, model, lambda: info, by_model=describe)
+        pending = self._described.get(name)
+        if pending is None:
+            pending = asyncio.ensure_future(describe_soon(describe, name))
+            self._described[name] = pending
+
+            def forget_failure(done: asyncio.Future[DeviceModel]) -> None:
+                if done.cancelled() or done.exception() is not None:
+                    self._described.pop(name, None)
+
+            pending.add_done_callback(forget_failure)
+        return await asyncio.shield(pending)
 
     def _list_soon(self) -> None:
         """Republish the device list once for a burst of newly described devices (a thousand
