@@ -37,6 +37,7 @@ class Profile:
     hw_ver: str = "MW300"
     spec: DeviceModel | None = None  # a MIoT spec drives get/set/action (``miot`` = overrides)
     behaviour: Behaviour = field(default=Behaviour(), repr=False)  # the family's own methods
+    about: str = ""  # what it is, in a few words (``miio simulate --help``)
 
     def clone(self) -> Profile:
         spec, self.spec = self.spec, None  # the spec is read-only: shared, not copied
@@ -55,10 +56,12 @@ def _miot(entries: dict[tuple[int, int], tuple[Any, bool]]) -> MiotTable:
 
 BUILTIN: dict[str, Profile] = {
     "plug": Profile(
-        model="chuangmi.plug.m1", family="plug-m1", behaviour=Behaviour(classic.PLUG_M1),
+        model="chuangmi.plug.m1", about="smart plug",
+        family="plug-m1", behaviour=Behaviour(classic.PLUG_M1),
         props={"power": "on", "temperature": 42, "wifi_led": "off", "usb_on": True}),
     "vacuum": Profile(
-        model="roborock.vacuum.s5", family="vacuum", behaviour=classic.VACUUM, id_memory=64,
+        model="roborock.vacuum.s5", about="Roborock vacuum",
+        family="vacuum", behaviour=classic.VACUUM, id_memory=64,
         fw_ver="3.5.8_002008", hw_ver="Linux",
         props={"state": 8, "battery": 100, "fan_power": 60, "clean_time": 0, "clean_area": 0,
                "error_code": 0, "in_cleaning": 0, "in_returning": 0, "in_fresh_state": 1,
@@ -67,7 +70,8 @@ BUILTIN: dict[str, Profile] = {
     # Spec-driven by a spec made up for the simulator (knowledge/specs/pymiio.airpurifier.v1
     # .json), under a model name of its own that no real device reports; starting values.
     "airpurifier": Profile(
-        model="pymiio.airpurifier.v1", family="miot",
+        model="pymiio.airpurifier.v1", about="MIoT air purifier, driven by its spec",
+        family="miot",
         miot=_miot({(2, 1): (True, True),    # power
                     (2, 4): (1, True),       # mode
                     (3, 4): (12, False),     # pm2.5
@@ -76,7 +80,8 @@ BUILTIN: dict[str, Profile] = {
                     (4, 3): (80, False),     # filter life
                     (6, 1): (False, True)})),  # child lock
     "bulb": Profile(  # Yeelight firmware keeps every value as text
-        model="yeelink.light.color1", family="yeelight", behaviour=classic.YEELIGHT,
+        model="yeelink.light.color1", about="Yeelight colour bulb",
+        family="yeelight", behaviour=classic.YEELIGHT,
         fw_ver="2.0.6_0065", hw_ver="esp8266",
         max_props=32,  # answers all 25 status names at once
         props={"name": "", "lan_ctrl": "1", "save_state": "1", "delayoff": "0",
@@ -86,22 +91,27 @@ BUILTIN: dict[str, Profile] = {
                "bg_bright": "", "bg_lmode": "", "bg_rgb": "", "bg_hue": "", "bg_sat": "",
                "bg_ct": "", "bg_flowing": "", "bg_flow_params": ""}),
     "philips-bulb": Profile(
-        model="philips.light.bulb", family="philips-bulb",
+        model="philips.light.bulb", about="Philips bulb",
+        family="philips-bulb",
         behaviour=Behaviour(classic.PHILIPS_BULB), fw_ver="1.2.9", hw_ver="ESP8266",
         props={"power": "on", "bright": 80, "cct": 50, "snm": 1, "dv": 0}),
     "eyecare": Profile(
-        model="philips.light.sread1", family="philips-eyecare",
+        model="philips.light.sread1", about="Philips desk lamp",
+        family="philips-eyecare",
         behaviour=Behaviour(classic.PHILIPS_EYECARE), fw_ver="1.3.0", hw_ver="ESP8266",
         props={"power": "on", "bright": 80, "notifystatus": "off", "ambstatus": "off",
                "ambvalue": 50, "eyecare": "on", "scene_num": 1, "bls": "off", "dvalue": 0}),
     "plug-v1": Profile(
-        model="chuangmi.plug.v1", family="plug-v1", behaviour=Behaviour(classic.PLUG_V1),
+        model="chuangmi.plug.v1", about="older plug",
+        family="plug-v1", behaviour=Behaviour(classic.PLUG_V1),
         props={"on": True, "usb_on": True, "temperature": 42}),
     "plug-v3": Profile(
-        model="chuangmi.plug.v3", family="plug-v1", behaviour=Behaviour(classic.PLUG_V1),
+        model="chuangmi.plug.v3", about="plug with Wi-Fi LED",
+        family="plug-v1", behaviour=Behaviour(classic.PLUG_V1),
         props={"on": True, "usb_on": True, "temperature": 42, "wifi_led": "off"}),
     "purifier": Profile(
-        model="zhimi.airpurifier.v7", family="airpurifier", behaviour=Behaviour(classic.PURIFIER),
+        model="zhimi.airpurifier.v7", about="classic (pre-MIoT) air purifier",
+        family="airpurifier", behaviour=Behaviour(classic.PURIFIER),
         max_props=15,
         props={"power": "on", "aqi": 12, "average_aqi": 14, "humidity": 44, "temp_dec": 215,
                "mode": "auto", "favorite_level": 10, "filter1_life": 80, "f1_hour_used": 700,
@@ -169,17 +179,9 @@ def profile_for(name_or_model: str) -> Profile:
                     "whose MIoT spec is cached (or give --spec FILE)")
 
 
-# What each built-in profile is, for `miio simulate --help` and docs/cli.md.
-KINDS = {"plug": "smart plug", "vacuum": "Roborock vacuum", "airpurifier":
-         "MIoT air purifier, driven by its spec", "bulb": "Yeelight colour bulb",
-         "philips-bulb": "Philips bulb", "eyecare": "Philips desk lamp",
-         "plug-v1": "older plug", "plug-v3": "plug with Wi-Fi LED",
-         "purifier": "classic (pre-MIoT) air purifier"}
-
-
 def profile_help() -> str:
     """``name (model, what it is)`` for every built-in profile."""
-    return ", ".join(f"{name} ({profile.model}, {KINDS.get(name, profile.family)})"
+    return ", ".join(f"{name} ({profile.model}, {profile.about or profile.family})"
                      for name, profile in BUILTIN.items())
 
 
