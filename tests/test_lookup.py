@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pymiio.errors import UsageError
-from pymiio.knowledge.lookup import describe, describe_device
+from pymiio.knowledge.lookup import describe, describe_device, model_of
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "miot-specs"
 
@@ -41,3 +41,10 @@ def test_a_given_model_comes_before_the_reported_one() -> None:
 def test_no_model_anywhere_is_a_usage_error(info: dict[str, Any]) -> None:
     with pytest.raises(UsageError, match="does not report its model; give --model"):
         describe_device(None, lambda: info)
+
+
+def test_which_model_a_device_is_described_by() -> None:
+    assert model_of("given.model.x", _never) == "given.model.x"
+    assert model_of(None, lambda: {"model": "reported.model.y"}) == "reported.model.y"
+    with pytest.raises(UsageError, match="give --model"):
+        model_of(None, lambda: {"model": ["not", "text"]})

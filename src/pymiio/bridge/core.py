@@ -41,7 +41,7 @@ from pymiio.bridge.feed import Feed
 from pymiio.bridge.options import BrokerAddress
 from pymiio.errors import BridgeError, MiioError, MiioTimeoutError, UsageError
 from pymiio.inventory import Entry
-from pymiio.knowledge.lookup import describe_device, describe_soon
+from pymiio.knowledge.lookup import describe_soon, model_of
 from pymiio.knowledge.model import DeviceModel
 from pymiio.knowledge.operations import Change, Reading, Subscription, Tracker, subscribe_request
 from pymiio.lan.client import AsyncDevice
@@ -635,9 +635,7 @@ class Bridge:
         every device of that model; a failure is not kept (the next poll asks again)."""
         describe = self.settings.describe
         assert describe is not None
-        name = model or info.get("model")
-        if not isinstance(name, str):  # describe_device says what is wrong
-            return await describe_soon(describe_device, model, lambda: info, by_model=describe)
+        name = model_of(model, lambda: info)
         pending = self._described.get(name)
         if pending is None:
             pending = asyncio.ensure_future(describe_soon(describe, name))

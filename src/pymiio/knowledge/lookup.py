@@ -37,12 +37,18 @@ def describe_device(model: str | None, info: Callable[[], Mapping[str, Any]], *,
     reports, asked only when no model is given."""
     if spec_file is not None:
         return load_spec_file(spec_file, model or spec_file.stem)
-    if model is None:
-        reported = info().get("model")
-        if not isinstance(reported, str):
-            raise UsageError("the device does not report its model; give --model")
-        model = reported
-    return by_model(model)
+    return by_model(model_of(model, info))
+
+
+def model_of(model: str | None, info: Callable[[], Mapping[str, Any]]) -> str:
+    """The model a device is described by: ``model`` if given (``--model``, the inventory),
+    else the one ``info()`` (its ``miIO.info``) reports, asked only then."""
+    if model is not None:
+        return model
+    reported = info().get("model")
+    if not isinstance(reported, str):
+        raise UsageError("the device does not report its model; give --model")
+    return reported
 
 
 # Descriptions may wait for miot-spec.org (each fetch within its deadline): they get threads of
