@@ -56,6 +56,7 @@ OFFLINE = json.dumps({"state": "offline"})
 MAX_STALE = 10_000  # stale discovery configs remembered while device ids are learnt
 POLL_TICK = 0.1  # poll start times are whole ticks: devices sharing a tick wake together
 FIRST_ROUND = 256  # devices asked for their miIO.info at once when the bridge starts
+PUBLISHING = 64  # retained (QoS 1) publishes awaiting the broker at once
 # Bounds on what MQTT clients can make the bridge hold (issue 26; docs/bridge.md "Limits"):
 MAX_PAYLOAD = 64 * 1024  # bytes of one command; a larger one is refused unread
 COMMANDS_PER_DEVICE = 16  # commands waiting for one device; more are answered "busy" at once
@@ -139,6 +140,7 @@ class Bridge:
         self._reads = Batch()  # the polls of one tick run as one sweep (lan/sweep.py)
         self._described: dict[str, asyncio.Future[DeviceModel]] = {}  # once per model
         self._asking = asyncio.Semaphore(FIRST_ROUND)
+        self._acknowledging = asyncio.Semaphore(PUBLISHING)
         # answers the message loop gives without waiting (it never waits for a publish)
         self._refusals: asyncio.Queue[tuple[str, str]] = asyncio.Queue(REFUSALS_BACKLOG)
         self._inbox: asyncio.Queue[Any] | None = None  # the connection's received messages
@@ -446,8 +448,13 @@ class Bridge:
         client = self.client
         if client is None:
             return
-        with contextlib.suppress(aiomqtt.MqttError):
-            await client.publish(topic, payload, qos=1 if retain else 0, retain=retain)
+        if not retain:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(topic, payload, qos=0)
+            return
+        async with self._acknowledging:  # aiomqtt's cost per publish grows with those pending
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(topic, payload, qos=1, retain=True)
 
     async def _publish_devices(self) -> None:
         listing = [{"name": s.name, "model": s.model.model if s.model else s.entry.model,
