@@ -178,6 +178,33 @@ def test_heater_air_conditioner_humidifier_kettle_curtain() -> None:
         None, None, "0")
 
 
+def test_airer_water_heater_and_a_fallback() -> None:
+    airer = components(spec("mrbond-m33a"))
+    cover = airer["main"]
+    assert (cover["platform"], cover["device_class"], cover["payload_open"],
+            cover["payload_close"], cover["payload_stop"]) == ("cover", "shade", "1", "2", "0")
+    # its current-position-3 counts 0..2, its target 10..100: HA reads and sets one scale
+    assert (cover["position_closed"], cover["position_open"]) == (10, 100)
+    assert reads({"position_template": cover["position_template"]}) == {
+        "airer:target-position"}
+    light = airer["light"]  # the airer's own lamp: a light of its own, named after its service
+    assert (light["platform"], light["name"], light["command_topic"]) == (
+        "light", "Light", f"{BASE}/set/light:on")
+    heater = components(spec("viomi-u10"))["main"]
+    assert (heater["platform"], heater["modes"], heater["min_temp"], heater["max_temp"]) == (
+        "water_heater", ["off", "electric"], 30, 65)
+    assert json.loads(render(heater["mode_command_template"], value="electric")) == {
+        "water-heater:on": True}
+    assert render(heater["mode_state_template"], value_json={"water-heater:on": True}) == \
+        "electric"
+    # a dehumidifier whose target humidity is a list cannot be HA's humidifier: a switch
+    dry = components(spec("nwt-312en"))["main"]
+    assert (dry["platform"], dry["name"], dry["command_topic"]) == (
+        "switch", None, f"{BASE}/set/dehumidifier:on")
+    assert by_property(spec("nwt-312en"), "dehumidifier:target-humidity")["platform"] == \
+        "select"
+
+
 def test_climate_mode_templates_switch_power_and_mode_together() -> None:
     model = DeviceModel("test.heater.x", "miot", urn="urn:miot-spec-v2:device:heater:0:t:1",
                         services=[Service(2, "heater", "Heater", "heater")])

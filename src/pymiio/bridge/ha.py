@@ -747,7 +747,9 @@ class _Components:
                                      ("stop", "payload_stop")):
                     entity[key] = str(found[meaning]) if meaning in found else None
         position = self._feature(props, "cover", "position", lambda p: self._state(p) and
-                                 p.range is not None)
+                                 p.range is not None and (
+                                     target is None or target.range is None or
+                                     p.range[:2] == target.range[:2]))
         shown = position or (target if target is not None and self._state(target) else None)
         scale = shown or target
         if scale is not None and scale.range is not None:
