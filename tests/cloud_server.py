@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlparse
 
+from .hostile_http import endless
 from .http_standin import QuietHandler, serving
 
 USER, PASSWORD = "user@example.com", "correct horse"
@@ -49,7 +50,7 @@ def _sha1(method: str, path: str, params: list[tuple[str, str]], signed: str) ->
 
 class CloudServer:
     def __init__(self) -> None:
-        # "captcha", "2fa", "rate-limit", "expire", "garbage", "hang-us", "dribble-us",
+        # "captcha", "2fa", "rate-limit", "expire", "garbage", "hang-us", "dribble-us", "huge-de",
         # "bad-signature-seen", "redirect-login", "captcha-file", "bad-location", "qr-timeout-list"
         self.mode: set[str] = set()
         self.requests: list[str] = []
@@ -233,6 +234,9 @@ class CloudServer:
                 if len(parts) > 3 and parts[2] == "app":
                     if parts[1] == "us" and "dribble-us" in owner.mode:
                         self._dribble()
+                        return
+                    if parts[1] == "de" and "huge-de" in owner.mode:
+                        endless(600)(self)  # 600 MB, streamed
                         return
                     status, body = owner.api(parts[1], "/" + "/".join(parts[3:]), form,
                                              cookies)

@@ -345,3 +345,32 @@ def test_a_refused_qr_login_is_one_line(cloud: CloudServer) -> None:
     cloud.mode.add("qr-refused")
     done = _run("--qr")
     assert done.code == 1 and "QR login failed: wrong user name" in done.err  # type: ignore
+
+
+CLOUD_COMMAND = """
+import sys
+from pymiio.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])
+      // 1024)
+"""
+
+
+def test_a_huge_api_answer_stops_at_the_cap(cloud: CloudServer, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    cloud.mode.add("huge-de")
+    done = subprocess.run([sys.executable, "-c", CLOUD_COMMAND, "tokens", "cloud",
+                           "--username", USER, "--password", PASSWORD, "--region", "de"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYMIIO_CLOUD_TIMEOUT": "60",
+                               "PYMIIO_CONFIG_DIR": str(tmp_path / "config"),
+                               "PYMIIO_CACHE_DIR": str(tmp_path / "cache")})
+    assert "region de sent more than 33554432 bytes" in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert int(done.stdout.split()[-1]) < 256, done.stdout

@@ -140,6 +140,7 @@ def test_a_huge_answer_stops_at_the_cap_in_bounded_memory(tmp_path: Path, answer
                               capture_output=True, text=True, timeout=120)
     peak, message = done.stdout.split(" ", 1)
     assert "sent more than 67108864 bytes" in message and message.count("\n") == 1
+    assert done.stderr == ""  # nothing left pending for the loop to complain about
     assert int(peak) < 256, f"peak {peak} MB"
 
 

@@ -84,6 +84,7 @@ class Fetcher:
     def close(self) -> None:
         try:
             self._run(self.client.aclose())
+            self._run(self._loop.shutdown_asyncgens())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
@@ -175,8 +176,14 @@ async def read_body(response: httpx.Response, limit: int, error: type[MiioError]
             raise error(f"{what} sent more than {limit} bytes")
 
     decoders = _decoders(response.headers.get("content-encoding", ""), error, what)
-    async for chunk in response.aiter_raw():
-        _push(decoders, 0, chunk, sink, error, what)
+    chunks = response.aiter_raw()
+    try:
+        async for chunk in chunks:
+            _push(decoders, 0, chunk, sink, error, what)
+    finally:  # closed here, even when refused (not left for the loop to finalize)
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
     _push(decoders, 0, b"", sink, error, what)
     return bytes(body)
 
