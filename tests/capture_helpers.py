@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import socket
@@ -15,6 +16,7 @@ import pytest
 
 PACKET_OUTGOING = 4
 SO_ATTACH_FILTER = 26
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 # Classic BPF for "ip and udp port 54321" on lo's Ethernet-style frames: the kernel keeps only
 # miIO datagrams, so other traffic on a shared loopback (a flood from another test run) can
 # neither fill the socket's buffer nor push the capture's own packets out of it.
@@ -39,13 +41,20 @@ def _only_miio(sock: socket.socket) -> ctypes.Array[ctypes.c_char]:
 class LoopbackSniffer:
     """Capture frames on ``lo`` with an AF_PACKET socket (root only) while the block runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str | None = None) -> None:
+        """``host``: keep only IPv4 frames to or from it (other test runs share loopback)."""
+        self._host = socket.inet_aton(host) if host is not None else None
         if not hasattr(socket, "AF_PACKET") or os.geteuid() != 0:
             pytest.skip("capturing on loopback needs Linux and root")
         self.frames: list[tuple[float, bytes]] = []
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
         self._filter = _only_miio(self._sock)
+        # Another run's push flood is miIO too (60 KB datagrams from port 54321): a default
+        # receive buffer (about 200 KB) holds three of them, and this test's own frames are
+        # lost. Root may force a larger one.
+        with contextlib.suppress(OSError):
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 64 * 1024 * 1024)
         self._sock.bind(("lo", 0))
         self._sock.settimeout(0.05)
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -69,8 +78,13 @@ class LoopbackSniffer:
                 continue
             except OSError:
                 return
-            if address[2] != PACKET_OUTGOING:  # loopback shows each frame twice
+            if address[2] != PACKET_OUTGOING and self._wanted(frame):  # lo shows each twice
                 self.frames.append((time.time(), frame))
+
+    def _wanted(self, frame: bytes) -> bool:
+        host = self._host
+        return host is None or (frame[12:14] == b"\x08\x00" and host in (frame[26:30],
+                                                                         frame[30:34]))
 
     def write(self, path: Path, pcapng: bool = False) -> Path:
         import dpkt

@@ -24,7 +24,7 @@ from .helpers import simulator_thread
 def _session(tmp_path: Path, host: str, token: str, *, reveal: bool = False,
              pcapng: bool = False) -> Path:
     with simulator_thread(make_devices(host, token=token, unprovisioned=reveal)), \
-            LoopbackSniffer() as sniffer, Device(host, None if reveal else token) as device:
+            LoopbackSniffer(host) as sniffer, Device(host, None if reveal else token) as device:
         device.send("get_prop", ["power"])
         device.send("set_power", ["off"])
     return sniffer.write(tmp_path / f"{host}.{'pcapng' if pcapng else 'pcap'}", pcapng)
