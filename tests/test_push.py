@@ -78,10 +78,12 @@ def test_a_stream_fans_out_with_a_bounded_queue_per_follower() -> None:
     def broken(message: dict[str, Any]) -> list[Change]:
         raise RuntimeError("a consumer's bug")
 
-    stream.follow(broken)
-    stream.publish({"id": 99, "method": "properties_changed",
-                    "params": [{"siid": 2, "piid": 5, "value": 95}]})
-    assert fast.items[-1].value == 95  # the others still get it
+    failing = stream.follow(broken)
+    for value in (95, 100):
+        stream.publish({"id": value, "method": "properties_changed",
+                        "params": [{"siid": 2, "piid": 5, "value": value}]})
+    assert [c.value for c in fast.items][-2:] == [95, 100]  # the others still get it
+    assert failing.failures == 2 and not failing.items
 
 
 async def test_two_consumers_of_one_device_each_see_every_change() -> None:

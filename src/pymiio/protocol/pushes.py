@@ -30,13 +30,17 @@ class Follower(Generic[T]):
         self.items: deque[T] = deque()
         self.limit = max(1, limit)
         self.dropped = 0  # items lost to a full queue (the oldest go first)
+        self.failures = 0  # messages its decode failed on
         self.wake: Callable[[], None] | None = None
 
     def offer(self, message: dict[str, Any]) -> None:
         try:
             decoded = list(self._decode(message))
         except Exception:  # one consumer's bug never breaks the session or the others
-            log.exception("a push consumer failed on %.200r", message)
+            self.failures += 1
+            if self.failures == 1:  # once: a flood must not flood the log too
+                log.exception("a push consumer failed on %.200r (later failures are only "
+                              "counted)", message)
             return
         if not decoded:
             return
