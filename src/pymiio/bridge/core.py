@@ -105,6 +105,7 @@ class Served:
     worker: asyncio.Task[None] | None = field(default=None, repr=False)  # runs ``commands``
     refused: int = 0  # commands answered "busy" since its queue was last empty
     announced: bool = False  # discovery published on the current connection
+    config: tuple[DeviceModel, ha.Identity, str, str] | None = None  # built from; topic, text
     interval: float | None = None  # this device's own poll interval (the config file's)
     rssi: int | None = None  # miIO.info's ap.rssi when it was described
 
@@ -477,9 +478,13 @@ class Bridge:
         served.announced = True
         who = ha.Identity(served.name, served.entry.device_id, served.model.model,
                           served.firmware, self.settings.base, self.settings.prefix)
-        topic, payload = ha.discovery(served.model, who)
-        await self._publish(topic, "" if payload is None else
-                            dumps(payload), retain=True)
+        if served.config is None or served.config[0] is not served.model or \
+                served.config[1] != who:
+            # built once (about a millisecond a device): HA's restarts republish it as it is
+            topic, payload = ha.discovery(served.model, who)
+            served.config = (served.model, who, topic,
+                             "" if payload is None else dumps(payload))
+        await self._publish(served.config[2], served.config[3], retain=True)
         if self._stale:
             await self._clear_stale()
 
