@@ -369,7 +369,7 @@ def _violations(model: DeviceModel) -> list[str]:
             not model.events else ["entities but no config"]
     found = problems(payload)
     keys = set(ha.state_keys(model))
-    services = {p.name: p.name.split(":", 1)[0] for p in model.properties}
+    services = {p.name: ha.service_of(p, model) for p in model.properties}
     for cid, entity in payload["components"].items():
         platform = entity["platform"]
         read_topics = {v for k, v in entity.items() if k.endswith("_topic") and
@@ -434,3 +434,20 @@ def test_main_entities_across_the_corpus() -> None:
     for kind, counts in mains.items():
         if kind not in T.DEVICES:
             assert set(counts) == {None}, kind  # no device type borrows another's entity
+
+
+def test_classic_families_map_through_the_same_tables() -> None:
+    from pymiio.knowledge.catalogue import families
+
+    expected = {"airpurifier": "fan", "philips-bulb": "light", "philips-eyecare": "light",
+                "yeelight": "light", "plug": "switch", "vacuum": "vacuum"}
+    for family, document in families().items():
+        model = lookup(document["models"][0].replace("*", "x"))
+        assert model is not None
+        assert ha.main_platform(model) == expected[family], family
+        assert _violations(model) == [], family
+    bulb = lookup("yeelink.light.color1")
+    assert bulb is not None
+    light = components(bulb)["main"]
+    assert (light["min_kelvin"], light["max_kelvin"], light["rgb_command_topic"]) == (
+        1700, 6500, f"{BASE}/set/rgb")
