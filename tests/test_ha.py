@@ -63,7 +63,7 @@ def by_property(model: DeviceModel, name: str) -> dict[str, Any]:
 def test_purifier_3h_fan_is_bound_inside_its_own_service() -> None:
     model = spec("zhimi.airpurifier.mb3")
     fan = components(model)["main"]
-    assert fan["platform"] == "fan" and fan["name"] is None
+    assert fan["platform"] == "fan" and fan["name"] is None and fan["retain"] is False
     assert fan["command_topic"] == f"{BASE}/set/air-purifier:on"  # not indicator-light:on
     assert fan["percentage_command_topic"] == f"{BASE}/set/air-purifier:fan-level"
     assert (fan["speed_range_min"], fan["speed_range_max"]) == (1, 3)

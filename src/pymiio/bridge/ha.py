@@ -404,6 +404,8 @@ class _Components:
             if entity is None:
                 self.used = before
                 return None
+        if platform in ("fan", "humidifier"):  # their documented default is to retain
+            entity["retain"] = False  # commands: the bridge ignores retained ones (docs)
         key = "" if name is None else service
         self._add(cid, platform, key, {"name": name, **entity})
         return platform
