@@ -386,7 +386,8 @@ class Bridge:
                 log.info("%s: %d commands waiting; refusing more until they are done",
                          served.name, COMMANDS_PER_DEVICE)
             served.refused += 1
-            return self._refuse(served, _payload(payload), f"{served.name} is busy "
+            request = _payload(payload) if b'"transaction"' in payload else None  # to echo
+            return self._refuse(served, request, f"{served.name} is busy "
                                 f"({COMMANDS_PER_DEVICE} commands are waiting); try again later")
         if served.worker is None or served.worker.done():
             served.worker = asyncio.create_task(self._serve_commands(served))
