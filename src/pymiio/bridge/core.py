@@ -221,8 +221,10 @@ class Bridge:
 
         delay = 0.5
         while not stop.is_set():
+            connected = False
             try:
                 async with self._client() as client:
+                    connected = True
                     self.client = client
                     delay = 0.5
                     await self._on_connect(client)
@@ -235,7 +237,9 @@ class Bridge:
                                              qos=1, retain=True, timeout=STOP_PUBLISH_TIMEOUT)
                         return
             except aiomqtt.MqttCodeError as exc:
-                if getattr(exc, "rc", None) in (4, 5, 134, 135):
+                # CONNACK codes; once connected, paho's 4 is "not connected" (a publish
+                # when the broker went away at the moment of a stop), not a refusal
+                if not connected and getattr(exc, "rc", None) in (4, 5, 134, 135):
                     raise BridgeError(f"the broker refused the credentials: {exc}") from None
                 log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
                 self.feed.emit("broker", connected=False, error=str(exc))
