@@ -126,10 +126,33 @@ function deviceRow(d) {
     h("td", {}, h("a", { href: `#/device/${encodeURIComponent(d.name)}` }, d.name)),
     h("td", {}, d.model || "—"), h("td", {}, d.address || "—"),
     h("td", {}, availability(d.online)), h("td", {}, d.mode),
-    h("td", { title: d.last_seen ? new Date(d.last_seen * 1000).toLocaleString() : "" },
-      ago(d.last_seen)),
+    h("td", { className: "age", title: d.last_seen ?
+      new Date(d.last_seen * 1000).toLocaleString() : "" }, ago(d.last_seen)),
     h("td", {}, d.firmware || "—"), h("td", {}, d.rssi === null ? "—" : `${d.rssi} dBm`),
     h("td", { className: "error", title: d.last_error || "" }, d.last_error || ""));
+}
+
+// Rows are built once per change of their data and reused: with a thousand devices a render
+// moves existing rows instead of building ten thousand cells.
+const rowCache = new Map();  // name -> {data, tr}
+let shownOrder = [];
+
+function rowFor(d) {
+  let cached = rowCache.get(d.name);
+  if (!cached || cached.data !== d) {
+    const tr = deviceRow(d);
+    if (cached && cached.tr.parentNode) cached.tr.replaceWith(tr);
+    cached = { data: d, tr };
+    rowCache.set(d.name, cached);
+  }
+  return cached.tr;
+}
+
+function refreshAges() {
+  for (const { data, tr } of rowCache.values()) {
+    const cell = tr.querySelector("td.age");
+    if (cell) cell.textContent = ago(data.last_seen);
+  }
 }
 
 function renderDevices() {
@@ -145,6 +168,7 @@ function renderDevices() {
         renderDevices();
       } }, title)));
     body = h("tbody", { id: "device-rows" });
+    shownOrder = [];
     main.replaceChildren(h("h1", {}, "Devices"),
       h("div", { className: "toolbar" }, filter, h("span", { id: "count", className: "muted" })),
       h("table", { id: "devices" }, h("thead", {}, head), body));
@@ -154,7 +178,13 @@ function renderDevices() {
     th.classList.toggle("desc", th.dataset.key === state.sort.key && state.sort.desc);
   }
   const rows = visibleDevices();
-  body.replaceChildren(...rows.map(deviceRow));
+  const elements = rows.map(rowFor);  // changed rows are swapped in place here
+  const order = rows.map((d) => d.name);
+  if (order.length !== shownOrder.length || order.some((n, i) => n !== shownOrder[i])) {
+    body.replaceChildren(...elements);
+    shownOrder = order;
+  }
+  for (const name of rowCache.keys()) if (!state.devices.has(name)) rowCache.delete(name);
   document.getElementById("count").textContent =
     `${rows.length} of ${state.devices.size} device(s)`;
 }
@@ -501,7 +531,7 @@ window.addEventListener("DOMContentLoaded", () => {
   route().catch(() => {});
   connect();
   setInterval(() => {  // relative times and the bridge's counters
-    if (state.page === "devices") scheduleList();
+    if (state.page === "devices") refreshAges();
     else if (state.page === "bridge") api("GET", "/api/bridge")
       .then((b) => { if (state.page === "bridge") { state.bridge = b; renderBridge(); } })
       .catch(() => {});
