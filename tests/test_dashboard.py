@@ -159,8 +159,9 @@ def _browse(browser: Any, bridge: Running, simulator: Any, folder: Path, expect:
                    capture_output=True, timeout=30)
     expect(page.locator('select[data-prop="air-purifier:mode"]')).to_have_value("2")
     expect(page.locator('td[data-value="air-purifier:mode"]')).to_contain_text("Favorite")
-    bridge.lines.append(f"(test) miio set reached the page in "
-                        f"{time.monotonic() - started:.2f} s\n")
+    # measured, not asserted (a loaded machine is slow, not wrong): shown with pytest -s
+    print(f"miio set reached the open page {time.monotonic() - started:.2f} s after it was "
+          "started (the command's own start-up included)")
     expect(page.locator("#history")).to_contain_text("response")
     _shoot(page, "device", folder, whole=True)
 

@@ -217,3 +217,52 @@ async def _api_tour(http: Any, url: str, service: Any, plug: Any) -> None:
     log = [line["message"] for line in (await get("/api/bridge"))["log"]]
     assert "plug: renamed to socket" in log and "lamp: removed from the inventory" in log
     assert any(m.startswith("plug: set '{\"power\": false}' (web): ok") for m in log)
+
+
+async def test_a_device_event_reaches_the_device_history(private_dirs: Path) -> None:
+    """An event the device pushes (published on BASE/<name>/event) is in its history."""
+    import asyncio
+
+    import aiohttp
+
+    from pymiio.bridge.core import Bridge, Settings
+    from pymiio.bridge.options import parse_broker
+    from pymiio.bridge.service import Plan, Service
+    from pymiio.bridge.web import Dashboard, WebSettings
+    from pymiio.simulator import Simulator
+
+    from .mqtt_broker import Broker
+    from .test_push import TRAPS, _thing
+
+    thing = _thing(f"{NET}.141.3")
+    broker = Broker(private_dirs).start()
+    settings = Settings(parse_broker(broker.url), interval=1.0, describe=lambda name: TRAPS)
+    service = Service(Bridge(settings, [Entry("thing", thing.host, TOKEN, "pymiio.traps.v1")]),
+                      Plan(interval=1.0), Inventory().path)
+    stop = asyncio.Event()
+    try:
+        async with Simulator([thing]) as simulator:
+            running = asyncio.create_task(service.run(stop))
+            dashboard = Dashboard(service, WebSettings("127.0.0.1", 0))
+            await dashboard.start()
+            try:
+                async with asyncio.timeout(20):
+                    while not thing.subscribers:
+                        await asyncio.sleep(0.02)
+                thing.raise_event("alert", {"mode": 2})
+                simulator.flush(thing)
+                async with aiohttp.ClientSession() as http, asyncio.timeout(20):
+                    while True:
+                        async with http.get(f"{dashboard.url}api/devices/thing") as answer:
+                            history = (await answer.json())["history"]
+                        events = [e["value"] for e in history if e["what"] == "event"]
+                        if events:
+                            break
+                        await asyncio.sleep(0.05)
+                assert events == [{"event_type": "thing:alert", "mode": 2}]
+            finally:
+                await dashboard.stop()
+                stop.set()
+                await asyncio.wait_for(running, 15)
+    finally:
+        broker.remove()
