@@ -184,6 +184,8 @@ def _browse(browser: Any, bridge: Running, simulator: Any, folder: Path, expect:
     page.click('button[type="submit"]')
     expect(page.locator("h1")).to_have_text("desk-lamp")
     expect(page.locator('input[data-prop="power"]')).to_be_checked()  # served and read
+    expect(page.locator('input[data-prop="brightness"]')).to_have_value("80")
+    _shoot(page, "lamp", folder, whole=True)
     saved = Inventory().entries["desk-lamp"]
     assert (saved.host, saved.model) == (LAMP, "philips.light.bulb")
     assert OTHER_TOKEN not in page.content()
