@@ -42,12 +42,12 @@ def _served() -> tuple[dict[str, DeviceModel], dict[str, str]]:
 
 
 def _bridge(broker: Broker, models: dict[str, DeviceModel],  # noqa: F811
-            hosts: dict[str, str]) -> Bridge:
+            hosts: dict[str, str], more: tuple[Entry, ...] = ()) -> Bridge:
     by_model = {m.model: m for m in models.values()}
     settings = Settings(parse_broker(broker.url), interval=1.0, client_id="test-ha",
                         describe=lambda model: by_model[model])
     return Bridge(settings, [Entry(name, hosts[name], TOKEN, model=models[name].model)
-                             for name in models])
+                             for name in models] + list(more))
 
 
 async def test_real_devices_publish_configs_and_states_with_every_key(
@@ -147,18 +147,21 @@ async def test_stale_configs_of_this_bridge_are_cleared_others_kept(
             "origin": {"name": "pymiio"}, "components": {}}
     theirs = {**ours, "availability": [{"topic": "other/bridge/state"}]}
     stale = {
-        "homeassistant/device/pymiio_pymiio_999/config": ours,  # a device no longer served
+        "homeassistant/device/pymiio_pymiio_997/config": ours,  # a device no longer served
         "homeassistant/switch/pymiio_pymiio_999_power/config": ours,  # per-entity, old style
     }
     kept = {"homeassistant/device/pymiio_other_999/config": theirs,
-            "homeassistant/sensor/someone_else/config": {"state_topic": "x"}}
+            "homeassistant/sensor/someone_else/config": {"state_topic": "x"},
+            # served, though away (its id is in the inventory): kept for when it answers
+            "homeassistant/device/pymiio_pymiio_999/config": ours}
     async with aiomqtt.Client("127.0.0.1", broker.port, username=USER,
                               password=PASSWORD) as client:
         for topic, payload in {**stale, **kept}.items():
             await client.publish(topic, json.dumps(payload), qos=1, retain=True)
     async with Simulator(fleet), watching(broker, "homeassistant/#") as mqtt:
-        await mqtt.wait(lambda s: len(s) == 4)  # the retained configs, as they were
-        bridge = _bridge(broker, models, hosts)
+        await mqtt.wait(lambda s: len(s) == 5)  # the retained configs, as they were
+        away = Entry("away", f"{NET}.121.99", TOKEN, model=models["wall"].model, device_id=999)
+        bridge = _bridge(broker, models, hosts, (away,))
         stop = asyncio.Event()
         task = asyncio.create_task(bridge.run(stop))
         try:
@@ -203,3 +206,36 @@ def test_a_spec_of_device_information_only_announces_nothing() -> None:
     who = ha.Identity("d", 1, "x.y.z", None, "pymiio", "homeassistant")
     assert ha.discovery(model, who) == ("homeassistant/device/pymiio_pymiio_1/config", None)
     assert ha.main_platform(model) is None and ha.derived_states(model, {}) == {}
+
+
+async def test_a_device_config_is_kept_while_a_served_device_has_no_known_id(
+        broker: Broker) -> None:  # noqa: F811
+    models, hosts = _served()
+    models = {"wall": models["wall"]}
+    fleet = make_devices(hosts["wall"], token=TOKEN, profile=spec_profile(models["wall"]))
+    ours = {"availability": [{"topic": "pymiio/bridge/state"}]}
+    maybe = "homeassistant/device/pymiio_pymiio_997/config"  # could be the silent one's
+    old = "homeassistant/switch/pymiio_pymiio_997_power/config"
+    async with aiomqtt.Client("127.0.0.1", broker.port, username=USER,
+                              password=PASSWORD) as client:
+        for topic in (maybe, old):
+            await client.publish(topic, json.dumps(ours), qos=1, retain=True)
+    async with Simulator(fleet), watching(broker, "homeassistant/#") as mqtt:
+        await mqtt.wait(lambda s: maybe in s and old in s)
+        silent = Entry("silent", f"{NET}.121.98", TOKEN, model=models["wall"].model)
+        bridge = _bridge(broker, models, hosts, (silent,))
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        try:
+            await mqtt.wait(lambda s: s[old] is None)  # per-entity configs: always stale
+            wall = "homeassistant/device/" + ha.device_object_id(
+                "pymiio", device_id_for(hosts["wall"])) + "/config"
+            await mqtt.wait(lambda s: _values(s, wall))
+            before = sum(1 for topic, _, _ in mqtt.log if topic == wall)
+            await mqtt.client.publish("homeassistant/status", "online")
+            await mqtt.wait(lambda s: sum(1 for topic, _, _ in mqtt.log if topic == wall) >
+                            before)  # the bridge has read past the retained configs
+            assert mqtt.seen[maybe] == ours and bridge._stale  # kept, judged once ids are known
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
