@@ -337,6 +337,22 @@ def test_ids_never_collide_after_cleaning_up() -> None:
     assert len({e["unique_id"] for e in found.values()}) == 6
     assert problems(config(model)) == []
     assert ha.device_object_id("a/b", 1) != ha.device_object_id("a_b", 1)
+    # the first of a pair keeps the id earlier versions gave it; the second is told apart
+    assert found["a_b_x"]["unique_id"] == "pymiio_pymiio_4242_a_b_x"
+    assert sum(cid.startswith("a_b_x_") for cid in found) == 1
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/miot-specs is not here")
+def test_unique_ids_stay_those_of_per_entity_discovery() -> None:
+    """Upgrading from per-entity discovery keeps Home Assistant's entities: a property's
+    entity keeps the unique_id ``pymiio_<base>_<device id>_<its name cleaned up>``."""
+    model = spec("zhimi.airpurifier.mb3")
+    found = components(model)
+    for name in ("motor-speed:motor-speed", "indicator-light:on", "filter:filter-used-time",
+                 "physical-controls-locked:physical-controls-locked"):
+        old = f"pymiio_pymiio_4242_{ha.legacy_id(name)}"
+        assert by_property(model, name)["unique_id"] == old
+    assert found["main"]["unique_id"] == "pymiio_pymiio_4242_main"
 
 
 # -- the whole corpus ---------------------------------------------------------------------

@@ -67,6 +67,12 @@ def ident(text: str) -> str:
     return f"{clean}_{digest}" if clean else digest
 
 
+def legacy_id(text: str) -> str:
+    """``text`` cleaned up as pymiio's per-entity discovery did (the ``unique_id`` suffixes
+    users' Home Assistant entities are registered under): not injective on its own."""
+    return re.sub(r"[^a-zA-Z0-9_-]+", "_", text).strip("_")[:64] or "x"
+
+
 def _entity_slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
@@ -282,12 +288,22 @@ class _Components:
         return f"{self.base}/set/{prop.name}"
 
     def _add(self, cid: str, platform: str, key: str, entity: dict[str, Any]) -> None:
-        cid = ident(cid)
-        while cid in self.components:  # a component id is never given twice
-            cid = ident(f"{cid}:{platform}")
+        cid = self._component_id(cid, platform)
         entity = {"platform": platform, "unique_id": f"{self.object_id}_{cid}",
                   "default_entity_id": self._entity_id(platform, key), **entity}
         self.components[cid] = entity
+
+    def _component_id(self, text: str, platform: str) -> str:
+        """The id of a component (and the end of its ``unique_id``): the name cleaned up as
+        earlier versions did, so an upgrade keeps Home Assistant's entities and what users set
+        on them; where that would give one id to two names of this device (``a_b:x`` /
+        ``a:b_x``), the later one takes :func:`ident`'s hashed form. Never given twice."""
+        cid = legacy_id(text)
+        if cid in self.components:
+            cid = ident(text)
+        while cid in self.components:
+            cid = ident(f"{cid}:{platform}")
+        return cid
 
     def _entity_id(self, platform: str, key: str) -> str:
         device = _entity_slug(self.who.name) or f"miio_{self.who.device_id}"
