@@ -153,7 +153,7 @@ def test_decode_json() -> None:
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (("send", PLUG, "get_prop", "--token", OTHER_TOKEN, "--timeout", "0.6"), 4,
+    (("send", PLUG, "get_prop", "--token", OTHER_TOKEN, "--timeout", "2"), 4,
      "a wrong token"),
     (("info", SILENT, "--token", TOKEN, "--timeout", "0.5"), 3, "did not answer the handshake"),
     (("send", PLUG, "set_power", "[]", "--token", TOKEN), 5, "device error -5001"),

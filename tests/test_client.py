@@ -141,7 +141,10 @@ async def test_thousand_devices_with_one_gather() -> None:
     devices = make_devices(f"{NET}.20.1", 1000, token=TOKEN, seed=2)
     async with Simulator(devices, broadcast=False):
         before = open_udp_sockets()
-        clients = [AsyncDevice(d.host, TOKEN, policy=FAST) for d in devices]
+        # a loaded machine reserves a thousand devices' ids slowly: a deadline that bounds,
+        # not one the first round must beat (it once ended in 'wrong token' under load)
+        patient = RetryPolicy(timeout=60.0, retries=200, first_attempt=0.05, min_attempt=0.03)
+        clients = [AsyncDevice(d.host, TOKEN, policy=patient) for d in devices]
         first = asyncio.gather(*(c.send("get_prop", ["power"]) for c in clients))
         while not any(c.session.call for c in clients):
             await asyncio.sleep(0)

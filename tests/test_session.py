@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pymiio import Token, TokenError, UnreachableError, WrongTokenError
+from pymiio import MiioTimeoutError, Token, TokenError, UnreachableError, WrongTokenError
 from pymiio.protocol import HELLO, build_packet, hello_reply, parse_packet
 from pymiio.protocol.session import Call, MemoryIds, RetryPolicy, Session, advance_id
 
@@ -128,10 +128,68 @@ def test_retries_back_off_and_stop_at_the_deadline() -> None:
 
 
 def test_hello_answered_but_command_not_means_wrong_token() -> None:
-    session = Session(TOK, MemoryIds(), RetryPolicy(timeout=1.0, retries=2))
+    """The device answers every handshake, including those sent after a command: it read the
+    command and dropped it, which devices do with a wrong token."""
+    session = Session(TOK, MemoryIds(), RetryPolicy(timeout=3.0, retries=2))
     call = Call({"method": "a", "params": []})
     session.start(call, 0.0)
     session.receive(hello_reply(DID, 1, None), 0.01)
+    while not call.done:
+        timer = session.timer
+        assert timer is not None
+        for datagram in session.expire(timer):
+            if datagram == HELLO:
+                session.receive(hello_reply(DID, 1, None), timer + 0.01)
+    assert call.attempts == 2 and isinstance(call.error, WrongTokenError)
+
+
+def test_a_command_merely_unanswered_by_the_deadline_is_a_timeout_not_a_wrong_token() -> None:
+    """A loaded machine or a slow network: the handshake was answered, the command's answer
+    (and every later handshake's) had not come when the deadline passed. Nothing shows the
+    device dropped the command, so the verdict is a timeout (exit 3), not 'wrong token' (4)."""
+    session = Session(TOK, MemoryIds(), RetryPolicy(timeout=3.0, retries=5))
+    call = Call({"method": "a", "params": []})
+    session.start(call, 0.0)
+    session.receive(hello_reply(DID, 1, None), 0.01)
+    while not call.done:
+        timer = session.timer
+        assert timer is not None
+        session.expire(timer)  # the retries' handshakes get no answer in time either
+    assert call.attempts > 1 and call.hello_answered
+    assert type(call.error) is MiioTimeoutError
+    assert "does not show a wrong token" in str(call.error)
+
+
+def test_a_first_call_resumed_after_its_deadline_is_a_timeout_not_a_wrong_token() -> None:
+    """A thousand devices at once on a loaded machine: a first call waits for its ids (the disk)
+    past its deadline; its command never had a chance to be answered."""
+    ready: set[int] = set()
+    session = Session(TOK, MemoryIds(), RetryPolicy(timeout=5.0))
+    session.ids_ready = ready.__contains__
+    call = Call({"method": "get_prop", "params": ["power"]})
+    session.start(call, 0.0)
+    session.receive(hello_reply(DID, 1000, None), 0.01)
+    assert call.waiting_for_ids
+    ready.add(DID)
+    [command] = session.resume(call, 6.0)  # the ids came after the deadline
+    assert _request(command)["method"] == "get_prop"
+    timer = session.timer
+    assert timer is not None
+    assert session.expire(timer) == [] and call.done
+    assert type(call.error) is MiioTimeoutError
+
+
+def test_a_lost_reply_then_an_answered_handshake_still_names_the_token() -> None:
+    """The device answered a handshake sent after the command, in the same call: it had the
+    command. The verdict names the likely causes, the token among them."""
+    session = _connected()
+    call = Call({"method": "a", "params": []})
+    session.start(call, 1.0)  # the command alone (the device was heard lately)
+    timer = session.timer
+    assert timer is not None
+    hello, _retry = session.expire(timer)
+    assert hello == HELLO
+    session.receive(hello_reply(DID, 1, None), timer + 0.01)
     while not call.done:
         timer = session.timer
         assert timer is not None

@@ -49,7 +49,7 @@ async def test_packet_signed_with_another_token_is_dropped() -> None:
                            encode_request(1, "miIO.info"))
         assert await asyncio.to_thread(exchange, f"{NET}.3.3", bad, timeout=0.3) == []
         assert devices[0].stats.checksum_drops == 1
-        async with AsyncDevice(f"{NET}.3.3", OTHER_TOKEN, timeout=0.6) as device:
+        async with AsyncDevice(f"{NET}.3.3", OTHER_TOKEN, timeout=2.0) as device:
             with pytest.raises(WrongTokenError, match="a wrong token"):
                 await device.send("miIO.info")
 

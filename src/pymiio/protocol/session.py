@@ -130,6 +130,9 @@ class Call:
     handshaking: bool = False
     hello_answered: bool = False
     checksum_failures: int = 0
+    commands: int = 0  # commands sent
+    hello_marks: tuple[int, ...] = ()  # commands sent before each hello, in send order
+    hello_replies: int = 0  # hello replies heard while the call waited
     bad_payload: PayloadError | None = None
     network_error: str | None = None
     fresh_ids: bool = False
@@ -300,6 +303,8 @@ class Session:
         if datagrams[0] is HELLO:
             call.hello_sent = now
             call.hellos += 1
+            call.hello_marks += (call.commands,)
+        call.commands += len(datagrams) - (datagrams[0] is HELLO)
         return datagrams
 
     def _usable_token(self) -> Token | None:
@@ -344,6 +349,7 @@ class Session:
         if call is None or call.done:
             return []
         call.hello_answered = True
+        call.hello_replies += 1
         call.hello = hello
         if not call.handshaking:
             return []
@@ -464,12 +470,29 @@ class Session:
                 f"{self.label} answered with a checksum that does not match the token: "
                 "the token is wrong")
         if call.request is not None and self.token is not None:
+            if not self._ignored_commands(call):
+                return MiioTimeoutError(
+                    f"{self.label} answered the handshake, but no answer to the command came "
+                    f"within {waited:.1f} s ({tries} attempts): a slow device, network or "
+                    "machine (try a longer --timeout); it answered no handshake sent after the "
+                    "command, so this does not show a wrong token")
             return WrongTokenError(
                 f"{self.label} answered the handshake but not the command ({tries} attempts, "
                 f"{waited:.1f} s). Likely causes, in order: a request id the device has seen "
                 "already (retried with fresh ids), a device too slow for the timeout (try a "
                 "longer --timeout), a wrong token (devices drop such packets)")
         return MiioTimeoutError(f"{self.label} did not answer within {waited:.1f} s")
+
+    @staticmethod
+    def _ignored_commands(call: Call) -> int:
+        """Commands the device evidently dropped: those sent before the latest handshake it
+        answered. A device answers in order, so a command sent ahead of an answered hello was
+        read and dropped (a wrong token, a seen id, a lost reply); one still unanswered with no
+        later hello answered may merely be slow (a loaded machine, a late resume, a slow
+        network), which is a timeout, not a verdict on the token."""
+        if not call.hello_replies or not call.hello_marks:
+            return 0
+        return call.hello_marks[min(call.hello_replies, len(call.hello_marks)) - 1]
 
     def _finish(self, call: Call, error: MiioError | None = None) -> None:
         call.error = error
