@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from pymiio.cli.output import json_text, literal, visible
+from pymiio.cli.output import json_text, literal
 from pymiio.knowledge.miot_spec import parse_spec
+from pymiio.literal_text import visible
 from pymiio.simulator import make_devices
 from pymiio.simulator.device import SimulatedDevice
 from pymiio.simulator.profiles import spec_profile

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.table import Table
 
-from pymiio.cli.output import PIPED_WIDTH, literal, visible
+from pymiio.cli.output import PIPED_WIDTH, literal
 from pymiio.cli.table import plain_table
 from pymiio.knowledge.miot_spec import parse_spec_text
+from pymiio.literal_text import visible
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "miot-specs"
 

@@ -19,7 +19,8 @@ from pymiio.capture.decode import (
 )
 from pymiio.cli.common import json_option
 from pymiio.cli.errors import EXIT_USAGE, debug_enabled, fail, run_guarded
-from pymiio.cli.output import json_text, print_json, print_table, say, visible
+from pymiio.cli.output import json_text, print_json, print_table, say
+from pymiio.literal_text import visible
 from pymiio.protocol.token import Token
 
 

@@ -13,7 +13,8 @@ import click
 
 from pymiio.cli.common import Seconds
 from pymiio.cli.errors import debug_enabled, run_guarded
-from pymiio.cli.output import literal_formatter, say
+from pymiio.cli.output import say
+from pymiio.literal_text import LiteralFormatter
 from pymiio.simulator import QUIRKS, Simulator, make_devices
 from pymiio.simulator.config import build_faults, load_config
 from pymiio.simulator.profiles import Profile, profile_help
@@ -102,7 +103,7 @@ async def _serve(simulator: Simulator, as_json: bool, mdns: bool,
     import logging
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(literal_formatter("%(message)s"))
+    handler.setFormatter(LiteralFormatter("%(message)s"))
     logging.getLogger("pymiio.simulator").addHandler(handler)
     logging.getLogger("pymiio.simulator").setLevel(logging.INFO)
     stop = asyncio.Event()

@@ -25,9 +25,9 @@ def setup_debug_logging() -> None:
     if not any(h.get_name() == "pymiio-debug" for h in logger.handlers):
         handler = _Stderr()
         handler.set_name("pymiio-debug")
-        from pymiio.cli.output import literal_formatter
+        from pymiio.literal_text import LiteralFormatter
 
-        handler.setFormatter(literal_formatter("debug: %(name)s: %(message)s"))
+        handler.setFormatter(LiteralFormatter("debug: %(name)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 

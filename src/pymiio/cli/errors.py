@@ -81,7 +81,7 @@ def fail(message: str, code: int = EXIT_USAGE, kind: str = "UsageError") -> NoRe
         sys.stderr.write(json.dumps({"error": {"message": line, "type": kind,
                                                "exit_code": code}}) + "\n")
     else:
-        from pymiio.cli.output import visible  # a device's text in it stays inert
+        from pymiio.literal_text import visible  # a device's text in it stays inert
 
         sys.stderr.write(f"error: {visible(line)}\n")
     raise SystemExit(code)

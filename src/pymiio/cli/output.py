@@ -4,7 +4,8 @@ Text from outside (devices, servers, specs, captures, backups, the inventory) is
 literally: never read as rich markup (``[/x]``, ``[link=file:///etc/passwd]``), and with its
 control characters made visible (``\\x1b``, ``\\x07``, ``\\x9b``, the bidi overrides as
 ``\\u202e``), so a name cannot clear the screen, retitle the terminal or hide what follows.
-:func:`visible` does it to a string, :func:`literal` gives rich a text it will not parse,
+:func:`visible` (from :mod:`pymiio.literal_text`, which the bridge's log uses too) does it
+to a string, :func:`literal` gives rich a text it will not parse,
 :func:`print_table`, :func:`print_json`, :func:`plain` and :func:`say` use them.
 """
 
@@ -12,31 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pymiio.literal_text import json_safe, visible
 from pymiio.protocol.token import mask_tokens
 from pymiio.strict_json import finite
-
-# C0 controls, DEL, C1 controls, and the bidirectional overrides and isolates.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_NO_NEWLINE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match[0])
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def visible(text: Any, keep_newlines: bool = False) -> str:
-    """``text`` with every control character written out (``\\x1b``), never executed by the
-    terminal; newlines kept only when asked (multi-line output such as pretty JSON)."""
-    pattern = _CONTROL_NO_NEWLINE if keep_newlines else _CONTROL
-    return pattern.sub(_escape, text if isinstance(text, str) else str(text))
 
 
 def literal(value: Any) -> Any:
@@ -53,24 +36,12 @@ def say(text: str, err: bool = False) -> None:
     stream.flush()
 
 
-def literal_formatter(fmt: str) -> Any:
-    """A ``logging.Formatter`` whose lines show device text literally (``--debug`` prints the
-    decrypted JSON a device sent, control characters and all); tracebacks keep their lines."""
-    import logging
-
-    class _Literal(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            return visible(super().format(record), keep_newlines=True)
-
-    return _Literal(fmt)
-
-
 def json_text(value: Any, indent: int | None = None) -> str:
     """Strict JSON (non-finite numbers as null) in which the characters JSON may leave raw
     but a terminal obeys (DEL, C1 controls, bidi overrides) are ``\\u`` escapes too."""
     text = json.dumps(finite(value), indent=indent, ensure_ascii=False, default=str,
                       allow_nan=False)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+    return json_safe(text)
 
 
 def print_json(value: Any) -> None:
