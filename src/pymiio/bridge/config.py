@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pymiio.errors import UsageError
+from pymiio.literal_text import LiteralFormatter, json_safe
 
 MAX_SIZE = 1024 * 1024
 DEVICE_KEYS = {"interval": (1.0, 3600.0)}  # per-device overrides and their bounds
@@ -87,7 +88,9 @@ def _device_tables(path: Path, tables: Any) -> dict[str, dict[str, float]]:
 # -- logs -----------------------------------------------------------------------------------
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log collectors (``--log-format json``)."""
+    """One JSON object per line, for log collectors (``--log-format json``); the characters
+    JSON may leave raw but a terminal obeys (C1 controls, bidi overrides: a device's model, an
+    error's text) are ``\\u`` escapes, so ``journalctl`` shows them inert."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -97,16 +100,17 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage()}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json_safe(json.dumps(entry, ensure_ascii=False))
 
 
 def setup_logging(log_format: str, level: str = "info") -> logging.Handler:
-    """The bridge's log on stderr: ``text`` (``bridge: message``) or ``json``. Returns the
-    handler (replacing one set up before, so a test running two bridges keeps one)."""
+    """The bridge's log on stderr: ``text`` (``bridge: message``, outside text such as a
+    device's model with its control characters written out) or ``json``. Returns the handler
+    (replacing one set up before, so a test running two bridges keeps one)."""
     logger = logging.getLogger("pymiio.bridge")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json"
-                         else logging.Formatter("bridge: %(message)s"))
+                         else LiteralFormatter("bridge: %(message)s"))
     handler.set_name("pymiio-bridge-log")
     for old in list(logger.handlers):
         if old.get_name() == "pymiio-bridge-log":
