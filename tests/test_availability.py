@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,15 +88,6 @@ def test_flips_spread_over_more_than_two_minutes_are_not_flapping() -> None:
     availability.to_publish(0.0)
     published = _flip(availability, [15.0 * (n + 1) for n in range(30)])  # one per 15 s
     assert None not in published and availability.state != "unstable"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    server = Broker(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 async def test_the_bridge_holds_back_a_flapping_devices_availability(broker: Broker) -> None:

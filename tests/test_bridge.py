@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -31,15 +31,6 @@ from .mqtt_broker import PASSWORD, USER, Broker
 
 PLUG, PURIFIER, VACUUM, BULB = (f"{NET}.120.1", f"{NET}.120.2", f"{NET}.120.3",
                                 f"{NET}.120.4")
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    server = Broker(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 def _fleet() -> list[Any]:

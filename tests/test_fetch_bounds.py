@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -211,15 +210,6 @@ def test_parallel_loads_of_one_model_fetch_it_once(monkeypatch: pytest.MonkeyPat
             thread.join(60)
     assert len(loaded) == 8
     assert sum("/miot-spec-v2/instance?" in r for r in server.requests) == 1
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    server = Broker(tmp_path).start()  # a Mosquitto of the test's own
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 async def test_the_bridge_serves_healthy_devices_while_spec_fetches_hang(

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -179,15 +179,6 @@ async def _bridge(broker: Broker, entries: list[Entry], clock: FakeClock,
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    server = Broker(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 async def test_the_bridge_subscribes_at_once_renews_and_resubscribes_after_a_reboot(

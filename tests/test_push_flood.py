@@ -8,10 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from pymiio.inventory import Entry, Inventory
 from pymiio.knowledge.miot_spec import parse_spec_text
@@ -42,15 +39,6 @@ async def _until(check: object, timeout: float = 20.0) -> None:
         while not check():  # type: ignore[operator]
             await asyncio.sleep(0.02)
     await asyncio.wait_for(loop(), timeout)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    server = Broker(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
