@@ -270,3 +270,19 @@ async def test_a_batch_gathers_the_operations_of_one_pass_into_one_sweep(
         assert isinstance(readings, list)
         assert {r.prop.name: r.value for r in readings}["power"] is True
     assert isinstance(outcomes[11], ClosedError)
+
+
+async def test_devices_that_know_the_device_but_not_its_ids_reserve_them_first() -> None:
+    """After a bare handshake a device object knows the device id but holds no request ids:
+    its first sweep call reserves them (together with the others', in one worker job)
+    before the command goes out."""
+    simulated = make_devices(f"{NET}.40.1", 30, token=TOKEN)
+    async with Simulator(simulated):
+        devices = [AsyncDevice(d.host, TOKEN) for d in simulated]
+        try:
+            await asyncio.gather(*(d.handshake() for d in devices))
+            results = await asyncio.wait_for(sweep.poll(devices, "get_prop", ["power"]), 30)
+        finally:
+            await asyncio.gather(*(d.close() for d in devices))
+    assert results == [["on"]] * 30
+    assert all(d.stats.requests == 1 and d.stats.repeated_id_drops == 0 for d in simulated)

@@ -48,6 +48,7 @@ from pymiio.lan.client import AsyncDevice
 from pymiio.lan.sweep import Batch
 from pymiio.lan.waiting import sleep_until
 from pymiio.protocol.pushes import Follower
+from pymiio.protocol.rpc import info_of
 from pymiio.strict_json import dumps
 
 log = logging.getLogger("pymiio.bridge")
@@ -55,7 +56,7 @@ ONLINE = json.dumps({"state": "online"})
 OFFLINE = json.dumps({"state": "offline"})
 MAX_STALE = 10_000  # stale discovery configs remembered while device ids are learnt
 POLL_TICK = 0.1  # poll start times are whole ticks: devices sharing a tick wake together
-FIRST_ROUND = 256  # devices asked for their miIO.info at once when the bridge starts
+FIRST_ROUND = 512  # devices asked for their miIO.info at once when the bridge starts
 PUBLISHING = 64  # retained (QoS 1) publishes awaiting the broker at once
 # Bounds on what MQTT clients can make the bridge hold (issue 26; docs/bridge.md "Limits"):
 MAX_PAYLOAD = 64 * 1024  # bytes of one command; a larger one is refused unread
@@ -634,7 +635,7 @@ class Bridge:
             return served.model
         entry, device = served.entry, served.device
         async with self._asking:  # a thousand devices starting: a bounded number at once
-            info = await device.info()
+            info = info_of(await self._reads.send(device, "miIO.info"))
         served.firmware = info.get("fw_ver") if isinstance(info.get("fw_ver"), str) else None
         access_point = info.get("ap")
         rssi = access_point.get("rssi") if isinstance(access_point, dict) else None

@@ -26,6 +26,7 @@ must not cost the others their results). ``limit`` bounds the jobs in flight.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -73,11 +74,14 @@ class Sweep:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._stopped = False
+        self._reservations: list[tuple[_Slot, Call, int]] = []
 
     async def run(self) -> list[Any]:
         try:
             self._fill()
             while self._running:
+                if self._reservations:  # asked for while starting or resuming calls
+                    self._reserve_now()
                 ended = self._ended
                 if not ended:
                     self._wake = self._loop.create_future()
@@ -115,9 +119,7 @@ class Sweep:
         self._untrack(slot)
         if call.waiting_for_ids:  # a first hello named a device whose ids need the disk
             assert call.hello is not None
-            device = slot.device
-            self._after(slot, device._reserve_ids(call.hello.device_id), "ids",
-                        lambda: self._begin(slot, call, resume=True))
+            self._reserve(slot, call, call.hello.device_id)
             return
         self._give_turn(slot)
         error: BaseException | None = call.error
@@ -170,8 +172,7 @@ class Sweep:
             if not resume:
                 device_id = device._ids_to_wait_for(call)
                 if device_id is not None:  # ids must come from the disk first, off the loop
-                    self._after(slot, device._reserve_ids(device_id), "ids",
-                                lambda: self._begin(slot, call, resume=True))
+                    self._reserve(slot, call, device_id)
                     return
                 now = self._loop.time()
                 self._track(slot, call)
@@ -188,6 +189,20 @@ class Sweep:
             self._feed(slot, None, exc)
             return
         self.settled(device)
+
+    def _reserve(self, slot: _Slot, call: Call, device_id: int) -> None:
+        """Request ids from the disk for ``call``'s device (the turn stays held): reserved
+        together with those of every device that needs them in the same pass, in one job
+        of a worker thread rather than one each (a fleet's first sweep needs a thousand)."""
+        self._reservations.append((slot, call, device_id))
+        self._poke()
+
+    def _reserve_now(self) -> None:
+        batch, self._reservations = self._reservations, []
+        work = [(slot.device.session.ids, device_id) for slot, _, device_id in batch]
+        reserved = self._loop.run_in_executor(None, _prepare_all, work)
+        for slot, call, _ in batch:
+            self._after(slot, reserved, "ids", functools.partial(self._begin, slot, call, True))
 
     def _after(self, slot: _Slot, waiting: asyncio.Future[Any], kind: str,
                then: Callable[[], None]) -> None:
@@ -318,6 +333,12 @@ class Sweep:
             slot.step.close()
 
 
+def _prepare_all(work: list[tuple[Any, int]]) -> None:
+    """Reserve ids for each (id store, device id): in a worker thread, one after another."""
+    for ids, device_id in work:
+        ids.prepare(device_id)
+
+
 def _opens_now(device: AsyncDevice) -> bool:
     """Open a device whose host is an address without waiting (``AsyncDevice.open``'s own
     shortcut); False when a name must be looked up first."""
@@ -380,6 +401,10 @@ class Batch:
             loop.call_soon(self._start)  # after every task woken in this pass has asked
         self._jobs.append((device, step, outcome))
         return await outcome
+
+    async def send(self, device: AsyncDevice, method: str, params: Any = None) -> Any:
+        """``device.send(method, params)``, in this pass's sweep."""
+        return await self.run(device, _one(method, params))
 
     async def status(self, device: AsyncDevice, model: DeviceModel) -> list[ops.Reading]:
         """``device.status(model)``, in this pass's sweep."""
