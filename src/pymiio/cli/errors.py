@@ -2,12 +2,14 @@
 
 Under ``--json`` the line is a JSON object (``{"error": {"message", "type", "exit_code"}}``) so
 scripts never parse prose. Nothing but ``--debug`` shows a traceback, and Ctrl-C exits 130
-wherever it lands (a prompt included).
+wherever it lands (a prompt included). Output whose reader went away (``miio spec show X |
+head``) ends quietly with 141, as a Unix tool ended by SIGPIPE does.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -41,6 +43,7 @@ EXIT_TOKEN = 4          # wrong, missing or malformed token; checksum mismatch
 EXIT_DEVICE = 5         # the device answered with an error
 EXIT_INPUT = 6          # unreadable input: packet, payload, backup, capture, inventory
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_CLOSED = 141       # stdout's reader went away (128 + SIGPIPE, as other Unix tools)
 
 T = TypeVar("T")
 
@@ -87,8 +90,33 @@ def fail(message: str, code: int = EXIT_USAGE, kind: str = "UsageError") -> NoRe
     raise SystemExit(code)
 
 
+def output_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``| head`` read what it wanted)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.__stdout__.fileno(), select.POLLOUT)  # type: ignore[union-attr]
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no real stdout (a test's capture)
+        return False
+
+
+def quit_quietly() -> NoReturn:
+    """End with :data:`EXIT_CLOSED` and no line: the reader asked for no more. Standard output
+    is pointed at /dev/null first, so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())  # type: ignore[union-attr]
+    except (AttributeError, OSError, ValueError):
+        pass
+    raise SystemExit(EXIT_CLOSED)
+
+
 def fail_with(error: BaseException) -> NoReturn:
     """The one-line report of any exception; a traceback only with ``--debug``."""
+    if isinstance(error, BrokenPipeError) and output_closed():
+        quit_quietly()
     if _state["debug"]:
         traceback.print_exception(error)
     import click
@@ -132,7 +160,12 @@ def run_cli(command: click.Command, argv: Sequence[str] | None, prog_name: str) 
     except click.ClickException as error:
         error.show()
         raise SystemExit(error.exit_code) from None
-    except SystemExit:
+    except SystemExit as exit_:
+        # click's and rich's own answers to EPIPE: exit 1 (rich after pointing stdout at
+        # /dev/null, while handling the BrokenPipeError)
+        if exit_.code == 1 and (output_closed()
+                                or isinstance(exit_.__context__, BrokenPipeError)):
+            quit_quietly()
         raise
     except (Exception, KeyboardInterrupt) as error:  # click.Abort included
         fail_with(error)
