@@ -25,10 +25,7 @@ from pymiio.simulator.profiles import spec_profile
 from .addresses import NET
 from .conftest import TOKEN
 from .mqtt_broker import Broker
-from .test_bridge import broker
 from .test_hostile_text import HOSTILE, RAW, SHOWN, _spec
-
-__all__ = ["broker"]
 
 HOST = f"{NET}.172.1"
 
