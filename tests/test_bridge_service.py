@@ -31,9 +31,7 @@ from .addresses import NET
 from .cli_runner import miio
 from .conftest import TOKEN
 from .mqtt_broker import PASSWORD, USER, Broker
-from .test_bridge import _values, broker, watching
-
-__all__ = ["broker"]  # the fixture, shared with test_bridge
+from .test_bridge import _values, watching
 
 PLUG, LAMP, OTHER = f"{NET}.130.1", f"{NET}.130.2", f"{NET}.130.3"
 

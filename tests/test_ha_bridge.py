@@ -26,7 +26,7 @@ from .addresses import NET
 from .conftest import TOKEN
 from .ha_schema import problems, reads
 from .mqtt_broker import PASSWORD, USER, Broker
-from .test_bridge import _values, broker, watching  # noqa: F401 (broker is a fixture)
+from .test_bridge import _values, watching
 from .test_ha import SHARED, render, spec
 
 REAL = {"purifier": "zhimi.airpurifier.mb3", "vacuum": "dreame.vacuum.mc1808",
@@ -41,7 +41,7 @@ def _served() -> tuple[dict[str, DeviceModel], dict[str, str]]:
     return models, hosts
 
 
-def _bridge(broker: Broker, models: dict[str, DeviceModel],  # noqa: F811
+def _bridge(broker: Broker, models: dict[str, DeviceModel],
             hosts: dict[str, str], more: tuple[Entry, ...] = ()) -> Bridge:
     by_model = {m.model: m for m in models.values()}
     settings = Settings(parse_broker(broker.url), interval=1.0, client_id="test-ha",
@@ -51,7 +51,7 @@ def _bridge(broker: Broker, models: dict[str, DeviceModel],  # noqa: F811
 
 
 async def test_real_devices_publish_configs_and_states_with_every_key(
-        broker: Broker) -> None:  # noqa: F811
+        broker: Broker) -> None:
     models, hosts = _served()
     fleet = [device for name, model in models.items()
              for device in make_devices(hosts[name], token=TOKEN, profile=spec_profile(model))]
@@ -139,7 +139,7 @@ async def test_real_devices_publish_configs_and_states_with_every_key(
 
 
 async def test_stale_configs_of_this_bridge_are_cleared_others_kept(
-        broker: Broker) -> None:  # noqa: F811
+        broker: Broker) -> None:
     models, hosts = _served()
     models = {"wall": models["wall"]}
     fleet = make_devices(hosts["wall"], token=TOKEN, profile=spec_profile(models["wall"]))
@@ -209,7 +209,7 @@ def test_a_spec_of_device_information_only_announces_nothing() -> None:
 
 
 async def test_a_device_config_is_kept_while_a_served_device_has_no_known_id(
-        broker: Broker) -> None:  # noqa: F811
+        broker: Broker) -> None:
     models, hosts = _served()
     models = {"wall": models["wall"]}
     fleet = make_devices(hosts["wall"], token=TOKEN, profile=spec_profile(models["wall"]))
