@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import TOKEN_HEX, Row, simulator
+from benchmarks.common import TOKEN_HEX, Row, compile_package, simulator
 
 MODEL = "zhimi.airpurifier.mb3"
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "miot-specs" / f"{MODEL}.json"
@@ -28,6 +28,7 @@ assert status.aqi is not None
 def command_case(host: str, rounds: int = 15) -> list[Row]:
     if not SPEC.is_file():
         return [Row(f"miio status: skipped ({SPEC} is not here)", 0.0)]
+    compile_package()
     folder = Path(tempfile.mkdtemp(prefix="pymiio-bench-status-"))
     env = {**os.environ, "PYMIIO_CACHE_DIR": str(folder / "cache"),
            "PYMIIO_CONFIG_DIR": str(folder / "config")}

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.addresses import NET  # this run's own 127.X.0.0/16 block (make test's lock)
@@ -21,6 +22,17 @@ TOKEN = bytes.fromhex(TOKEN_HEX)
 REPEATS = 7
 
 logging.getLogger("miio").setLevel(logging.CRITICAL)
+
+
+def compile_package() -> None:
+    """Write pymiio's bytecode, as installing a package does (pip compiles it; an editable
+    install under PYTHONDONTWRITEBYTECODE would otherwise compile every module on every
+    start, which python-miio's installed package never does)."""
+    import compileall
+
+    import pymiio
+
+    compileall.compile_dir(str(Path(pymiio.__file__).parent), quiet=1)
 
 
 def address(suffix: str) -> str:
