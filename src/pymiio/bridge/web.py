@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymiio.bridge.feed import Happening
 from pymiio.errors import MiioError, UsageError
+from pymiio.strict_json import dumps
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -466,7 +467,8 @@ class Dashboard:
         answer = await self.service.bridge.command(
             served.name, request.match_info["kind"], json.dumps(body).encode())
         return web.json_response(answer or {"status": "error", "error": "not served"},
-                                 status=200 if answer and answer["status"] == "ok" else 400)
+                                 status=200 if answer and answer["status"] == "ok" else 400,
+                                 dumps=_dumps)
 
     async def _add(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
@@ -549,7 +551,8 @@ async def _json(request: web.Request) -> Any:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    """Strict JSON (a device's NaN is null): a browser's JSON.parse refuses NaN."""
+    return dumps(value)
 
 
 def _static_file(name: str) -> web.StreamResponse:
