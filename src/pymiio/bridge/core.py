@@ -221,17 +221,20 @@ class Bridge:
         import aiomqtt
 
         delay = 0.5
+        failures = 0  # attempts failed since the connection was last up: only the first warns
         while not stop.is_set():
             connected = False
+            client = self._client()
             try:
-                async with self._client() as client:
+                async with client:
                     connected = True
                     self.client = client
                     delay = 0.5
                     await self._on_connect(client)
                     self.connected.set()
-                    log.info("connected to the broker %s:%d", self.settings.broker.host,
-                             self.settings.broker.port)
+                    log.info("connected to the broker %s:%d%s", self.settings.broker.host,
+                             self.settings.broker.port, " again" if failures else "")
+                    failures = 0
                     self.feed.emit("broker", connected=True)
                     if await self._until_stop_or_disconnect(client, stop):
                         await client.publish(f"{self.settings.base}/bridge/state", OFFLINE,
@@ -242,12 +245,13 @@ class Bridge:
                 # when the broker went away at the moment of a stop), not a refusal
                 if not connected and getattr(exc, "rc", None) in (4, 5, 134, 135):
                     raise BridgeError(f"the broker refused the credentials: {exc}") from None
-                log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
-                self.feed.emit("broker", connected=False, error=str(exc))
+                self._lost(exc, delay, failures)
+                failures += 1
             except aiomqtt.MqttError as exc:
-                log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
-                self.feed.emit("broker", connected=False, error=str(exc))
+                self._lost(exc, delay, failures)
+                failures += 1
             finally:
+                _settle(client)
                 self.client = None
                 self.connected.clear()
                 for served in self.devices.values():
@@ -255,6 +259,15 @@ class Bridge:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 30.0)
+
+    def _lost(self, exc: Exception, delay: float, failures: int) -> None:
+        """One warning when the connection breaks (or the first attempt fails); the attempts
+        that follow while the broker stays away are debug lines, not a line every retry."""
+        cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+        reason = str(cause)  # text: a record holding the exception would hold its frames
+        log.log(logging.WARNING if not failures else logging.DEBUG,
+                "MQTT connection lost (%s); reconnecting in %.1f s", reason, delay)
+        self.feed.emit("broker", connected=False, error=reason)
 
     def _client(self) -> Any:
         import aiomqtt
@@ -847,6 +860,17 @@ _refusals = _Throttled()
 _mqtt_log = log.getChild("mqtt")  # aiomqtt's own lines; paho's debug lines stay off
 _mqtt_log.setLevel(logging.WARNING)
 _mqtt_log.addFilter(_QueueFullFilter())
+
+
+def _settle(client: Any) -> None:
+    """aiomqtt keeps an unexpected disconnection as the exception of a future of its own,
+    which only its message iterator retrieves: when the connection broke while the bridge
+    was doing something else (subscribing at connect), the future is dropped unretrieved and
+    asyncio prints "Future exception was never retrieved" when it is collected. Retrieved
+    here, once the client is done with (the reason is in the warning already)."""
+    gone = getattr(client, "_disconnected", None)
+    if isinstance(gone, asyncio.Future) and gone.done() and not gone.cancelled():
+        gone.exception()
 
 
 def _shown(text: str, limit: int = 120) -> str:

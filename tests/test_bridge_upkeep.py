@@ -1,0 +1,100 @@
+"""Loose ends of the reworked bridge: its own start-up traffic never costs a user's command, a
+broker that dies is one warning and no asyncio noise, Home Assistant's vacuum ``send_command``,
+the state published once a device is described, and ``miIO.info`` (Wi-Fi signal, firmware)
+refreshed at a slow bounded rate. Real Mosquitto, simulated devices, fake clocks."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from pymiio.bridge.core import Bridge, Settings
+from pymiio.bridge.options import parse_broker
+from pymiio.inventory import Entry
+from pymiio.knowledge.lookup import describe
+from pymiio.simulator import Simulator, make_devices
+
+from .addresses import NET
+from .conftest import TOKEN
+from .mqtt_broker import Broker
+from .test_bridge import broker, watching
+
+__all__ = ["broker"]  # the fixture, shared with test_bridge.py
+
+
+@asynccontextmanager
+async def running(bridge: Bridge) -> AsyncIterator[Bridge]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(bridge.run(stop))
+    try:
+        yield bridge
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+def _settings(broker: Broker, **more: Any) -> Settings:
+    return Settings(parse_broker(broker.url), describe=describe,
+                    client_id=f"test-upkeep-{id(more)}", **more)
+
+
+async def _until(check: Any) -> None:
+    while not check():
+        await asyncio.sleep(0.02)
+
+
+# -- 2. the broker dies: one warning, no "Future exception was never retrieved" ---------------
+
+async def test_a_broker_dying_under_the_bridge_is_one_warning_and_no_asyncio_noise(
+        broker: Broker, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The broker is killed as the bridge starts subscribing (aiomqtt's disconnection future
+    then has nobody iterating messages to retrieve it), stays away for several attempts, and
+    comes back: one warning, the attempts in between at debug level, nothing reported to the
+    loop's exception handler once the dead clients are collected."""
+    unhandled: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    real_on_connect = Bridge._on_connect
+    killed = asyncio.Event()
+
+    async def dying(self: Bridge, client: Any) -> None:
+        if not killed.is_set():
+            killed.set()
+            assert broker.process is not None
+            broker.process.kill()
+            broker.process.wait()
+            await _until(lambda: client._disconnected.done())  # aiomqtt saw it go
+        await real_on_connect(self, client)
+
+    monkeypatch.setattr(Bridge, "_on_connect", dying)
+    caplog.set_level(logging.DEBUG, logger="pymiio.bridge")
+    plug = f"{NET}.160.1"
+    async with Simulator(make_devices(plug, token=TOKEN)):
+        async with running(Bridge(_settings(broker, interval=1.0),
+                                  [Entry("plug", plug, TOKEN)])) as bridge:
+            def attempts() -> list[logging.LogRecord]:
+                return [r for r in caplog.records if "MQTT connection lost" in r.getMessage()]
+
+            await asyncio.wait_for(_until(lambda: len(attempts()) >= 3), 30)
+            broker.start()
+            await asyncio.wait_for(bridge.connected.wait(), 30)
+            gc.collect()
+            await asyncio.sleep(0)  # the loop reports what the collection found
+            async with watching(broker, "pymiio/plug/response") as mqtt:
+                await mqtt.client.publish("pymiio/plug/set/power", "off")
+                assert await mqtt.wait(lambda s: s.get("pymiio/plug/response") == {
+                    "status": "ok"})
+    loop.set_exception_handler(None)
+    lost = attempts()
+    assert [r.levelno for r in lost][:3] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+    assert sum(r.levelno >= logging.WARNING for r in lost) == 1
+    assert any(r.getMessage().endswith(" again") for r in caplog.records
+               if r.getMessage().startswith("connected to the broker"))
+    assert not [c for c in unhandled if "never retrieved" in str(c.get("message"))], unhandled
