@@ -23,9 +23,7 @@ from pymiio.simulator import Simulator, make_devices
 from .addresses import NET
 from .conftest import TOKEN
 from .mqtt_broker import Broker
-from .test_bridge import broker, watching
-
-__all__ = ["broker"]  # the fixture, shared with test_bridge.py
+from .test_bridge import watching
 
 
 @asynccontextmanager
