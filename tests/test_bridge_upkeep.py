@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
+from pymiio.bridge import ha
 from pymiio.bridge.core import Bridge, Settings
 from pymiio.bridge.options import parse_broker
 from pymiio.inventory import Entry
@@ -23,7 +26,7 @@ from pymiio.simulator import Simulator, make_devices
 from .addresses import NET
 from .conftest import TOKEN
 from .mqtt_broker import Broker
-from .test_bridge import watching
+from .test_bridge import _values, watching
 
 
 @asynccontextmanager
@@ -96,3 +99,59 @@ async def test_a_broker_dying_under_the_bridge_is_one_warning_and_no_asyncio_noi
     assert any(r.getMessage().endswith(" again") for r in caplog.records
                if r.getMessage().startswith("connected to the broker"))
     assert not [c for c in unhandled if "never retrieved" in str(c.get("message"))], unhandled
+
+
+# -- 4. the state of a described device, before anything could be read ---------------------
+
+def _failing_reads(failing: list[bool]) -> Any:
+    """A firmware fault: while ``failing[0]``, every reply but miIO.info's is nonsense (a
+    result that is not a list: the read fails as a whole)."""
+    def quirk(text: str) -> str:
+        if not failing[0] or '"model"' in text:
+            return text
+        return json.dumps({"id": json.loads(text.rstrip("\x00"))["id"], "result": "nonsense"})
+    return quirk
+
+
+def _unreadable_properties(text: str) -> str:
+    """A firmware fault: every property read answers -4001 (not readable)."""
+    return re.sub(r'"code":\s*0,\s*"value":\s*[^,}]*', '"code": -4001', text)
+
+
+async def test_a_described_device_publishes_every_key_before_anything_is_read(
+        broker: Broker) -> None:
+    """Two purifiers answer miIO.info (so they are described and announced) but not their
+    properties: one's reads fail outright, the other's answer an error for each property.
+    Each gets its state, every key Home Assistant reads present and null, at the end of its
+    first poll (before the availability that poll decides); values follow once it reads."""
+    failing = [True]
+    first, second = f"{NET}.161.1", f"{NET}.161.2"
+    devices = (make_devices(first, token=TOKEN, profile="airpurifier")
+               + make_devices(second, token=TOKEN, profile="airpurifier"))
+    devices[0].quirk = _failing_reads(failing)
+    devices[1].quirk = _unreadable_properties
+    entries = [Entry("failing", first, TOKEN), Entry("unreadable", second, TOKEN)]
+    async with Simulator(devices), watching(broker, "pymiio/#") as mqtt:
+        bridge = Bridge(_settings(broker, interval=3600.0, offline_after=1), entries)
+        async with running(bridge):
+            await mqtt.wait(lambda s: "pymiio/failing/availability" in s and
+                            "pymiio/unreadable/availability" in s)
+            model = bridge.devices["failing"].model
+            assert model is not None
+            keys = set(ha.state_keys(model))
+            assert len(keys) > 5
+            for name in ("failing", "unreadable"):
+                state = mqtt.seen.get(f"pymiio/{name}")
+                assert isinstance(state, dict) and set(state) == keys, name
+                assert all(value is None for value in state.values()), name
+            assert mqtt.seen["pymiio/failing/availability"] == {"state": "offline"}
+            assert mqtt.seen["pymiio/unreadable/availability"] == {"state": "online"}
+            topics = [topic for topic, _, _ in mqtt.log]
+            for name in ("failing", "unreadable"):
+                assert topics.index(f"pymiio/{name}") < topics.index(
+                    f"pymiio/{name}/availability")
+            failing[0] = False
+            await mqtt.client.publish("pymiio/failing/get", "")
+            state = await mqtt.wait(lambda s: (_values(s, "pymiio/failing") or {}).get(
+                "air-purifier:mode") == 1 and s["pymiio/failing"])
+            assert set(state) == keys

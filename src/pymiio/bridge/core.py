@@ -542,8 +542,9 @@ class Bridge:
 
     async def _publish_state(self, served: Served, force: bool = False) -> None:
         """The state, every key Home Assistant reads included (null until read), from the
-        first poll on (a retained state of an earlier run stays until then)."""
-        if not served.values:
+        end of the first poll of a described device on, whether it read anything or not (a
+        retained state of an earlier run stays until then)."""
+        if served.model is None and not served.values:
             return
         values = served.values if served.model is None else {
             **ha.blank_state(served.model), **served.values}
@@ -619,21 +620,20 @@ class Bridge:
         try:
             model = await self._model(served)
             readings = await self._reads.status(served.device, model)
-        except MiioTimeoutError as exc:
-            self.feed.emit("error", served.name, error=str(exc))
-            await self._set_online(served, False)
-            return
         except MiioError as exc:
-            log.info("%s: %s", served.name, exc)
+            if not isinstance(exc, MiioTimeoutError):
+                log.info("%s: %s", served.name, exc)
             self.feed.emit("error", served.name, error=str(exc))
+            if served.published is None:  # described, never read: every key, null
+                await self._publish_state(served)
             await self._set_online(served, False)
             return
         self.feed.emit("poll", served.name)
         if not served.announced:  # described while the broker was away
             await self._publish_discovery(served)
-        await self._set_online(served, True)
         self._take(served, readings)
-        await self._publish_state(served)
+        await self._publish_state(served)  # before the availability: never online, stateless
+        await self._set_online(served, True)
         if model.kind == "miot" and served.subscription.due(self.clock(),
                                                             served.device.session.device_stamp):
             await self._subscribe(served)
