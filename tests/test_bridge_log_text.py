@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import sys
+from typing import Any
 
 import pytest
 
@@ -31,21 +32,28 @@ HOST = f"{NET}.172.1"
 
 
 async def _logged(broker: Broker, log_format: str, monkeypatch: pytest.MonkeyPatch,
-                  wanted: str) -> str:
+                  wanted: str, describe_with: Any = describe, push: bool = False) -> str:
     monkeypatch.setenv("PYMIIO_MIOT_SPEC_URL", "http://127.0.0.1:9")  # nothing listens
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     handler = setup_logging(log_format)
     [device] = make_devices(HOST, token=TOKEN,
                             profile=spec_profile(parse_spec(_spec(), HOSTILE)))
-    settings = Settings(parse_broker(broker.url), interval=3600, describe=describe,
+    settings = Settings(parse_broker(broker.url), interval=3600, describe=describe_with,
                         client_id=f"log-text-{log_format}")
     bridge = Bridge(settings, [Entry("evil", HOST, TOKEN)])
     stop = asyncio.Event()
     try:
-        async with Simulator([device]):
+        async with Simulator([device]) as simulator:
             task = asyncio.create_task(bridge.run(stop))
             try:
+                for _ in range(400 if push else 0):  # bounded: 20 s
+                    if device.subscribers:
+                        device.push("properties_changed", [
+                            {"did": str(device.device_id), "siid": 9, "piid": 9, "value": 1}])
+                        simulator.flush(device)
+                        break
+                    await asyncio.sleep(0.05)
                 for _ in range(400):  # bounded: 20 s
                     if wanted in stream.getvalue():
                         break
@@ -54,7 +62,7 @@ async def _logged(broker: Broker, log_format: str, monkeypatch: pytest.MonkeyPat
                 stop.set()
                 await asyncio.wait_for(task, 15)
     finally:
-        logging.getLogger("pymiio.bridge").removeHandler(handler)
+        logging.getLogger("pymiio").removeHandler(handler)
     return stream.getvalue()
 
 
@@ -73,3 +81,15 @@ async def test_json_log_keeps_the_model_and_stays_inert_on_a_terminal(
     messages = [json.loads(line)["message"] for line in text.splitlines()]
     assert any(HOSTILE in message for message in messages)  # the same text to a parser
     assert not any(raw in text for raw in RAW), text
+
+
+async def test_the_librarys_warnings_are_lines_of_the_bridges_json_log(
+        broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device pushing a property its description lacks: the warning (from the push tracker,
+    not the bridge's own code) is a JSON line like the rest, not a bare line on stderr."""
+    model = parse_spec(_spec(), "pymiio.evil.v1")
+    text = await _logged(broker, "json", monkeypatch, "description does not have",
+                         describe_with=lambda name: model, push=True)
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is JSON
+    [warning] = [line for line in lines if "description does not have" in line["message"]]
+    assert warning["level"] == "warning" and "property 9.9" in warning["message"]

@@ -105,16 +105,20 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(log_format: str, level: str = "info") -> logging.Handler:
     """The bridge's log on stderr: ``text`` (``bridge: message``, outside text such as a
-    device's model with its control characters written out) or ``json``. Returns the handler
-    (replacing one set up before, so a test running two bridges keeps one)."""
-    logger = logging.getLogger("pymiio.bridge")
+    device's model with its control characters written out) or ``json``. The handler sits on
+    the library's logger, so the warnings of the parts the bridge drives (a device pushing what
+    its description lacks, ids that cannot persist) are lines of the same log, in its format,
+    instead of bare lines from Python's last resort. Returns the handler (replacing one set up
+    before, so a test running two bridges keeps one)."""
+    library = logging.getLogger("pymiio")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json"
                          else LiteralFormatter("bridge: %(message)s"))
     handler.set_name("pymiio-bridge-log")
-    for old in list(logger.handlers):
-        if old.get_name() == "pymiio-bridge-log":
-            logger.removeHandler(old)
-    logger.addHandler(handler)
-    logger.setLevel(getattr(logging, level.upper()))
+    for old in list(library.handlers):
+        # the CLI's own warning lines ("warning: …") would say the library's warnings twice
+        if old.get_name() in ("pymiio-bridge-log", "pymiio-warnings"):
+            library.removeHandler(old)
+    library.addHandler(handler)
+    logging.getLogger("pymiio.bridge").setLevel(getattr(logging, level.upper()))
     return handler

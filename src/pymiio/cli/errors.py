@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from pymiio.cli.debug_log import reset_debug_logging
+from pymiio.cli.debug_log import reset_debug_logging, setup_warning_logging
 from pymiio.errors import (
     AddressError,
     BackupError,
@@ -151,6 +151,7 @@ def run_cli(command: click.Command, argv: Sequence[str] | None, prog_name: str) 
 
     _state.update(json=False, debug=False)
     reset_debug_logging()
+    setup_warning_logging()
     args = list(sys.argv[1:] if argv is None else argv)
     cut = args.index("--") if "--" in args else len(args)
     if "--debug" in args[:cut]:
