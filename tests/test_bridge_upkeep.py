@@ -155,3 +155,73 @@ async def test_a_described_device_publishes_every_key_before_anything_is_read(
             state = await mqtt.wait(lambda s: (_values(s, "pymiio/failing") or {}).get(
                 "air-purifier:mode") == 1 and s["pymiio/failing"])
             assert set(state) == keys
+
+
+# -- 5. miIO.info (Wi-Fi signal, firmware) refreshed, slowly, one at a time ------------------
+
+async def test_wifi_signal_and_firmware_are_refreshed_every_period_one_at_a_time(
+        broker: Broker) -> None:
+    """A plug's signal and firmware change; the bridge (on a fake clock) asks miIO.info again
+    only once the period is over, with one request in flight however many polls find it due,
+    then republishes the discovery config with the new firmware and waits a period again."""
+    now = [0.0]
+    plug = f"{NET}.162.1"
+    devices = make_devices(plug, token=TOKEN)
+    asked: list[str] = []  # the device's miIO.info answers
+
+    def counting(text: str) -> str:
+        if '"model"' in text:
+            asked.append(text)
+        return text
+
+    devices[0].quirk = counting
+    bridge = Bridge(_settings(broker, interval=0.5), [Entry("plug", plug, TOKEN)],
+                    clock=lambda: now[0])
+    polls: list[Any] = []
+    bridge.feed.subscribe(lambda happening: polls.append(happening)
+                          if happening.kind == "poll" else None)
+
+    async def polled(more: int) -> None:
+        count = len(polls)
+        await asyncio.wait_for(_until(lambda: len(polls) >= count + more), 30)
+
+    async with Simulator(devices), watching(broker, "homeassistant/device/#") as mqtt, \
+            running(bridge):
+        served = bridge.devices["plug"]
+        await polled(1)
+        firmware = devices[0].profile.fw_ver
+        assert (served.rssi, served.firmware, len(asked)) == (-42, firmware, 1)
+        devices[0].rssi, devices[0].profile.fw_ver = -71, "9.9.9_0001"
+        await polled(3)  # not due yet: polls only
+        assert (served.rssi, len(asked)) == (-42, 1)
+
+        gate = asyncio.Event()
+        real_send = bridge._reads.send
+        flying = [0, 0]  # miIO.info requests in flight now, and started
+
+        async def held(device: Any, method: str, params: Any = None) -> Any:
+            if method != "miIO.info":
+                return await real_send(device, method, params)
+            flying[0] += 1
+            flying[1] += 1
+            try:
+                await gate.wait()
+                return await real_send(device, method, params)
+            finally:
+                flying[0] -= 1
+
+        bridge._reads.send = held  # type: ignore[method-assign]
+        now[0] = 600.0  # the period is over (the first refresh comes after 300 to 600 s)
+        await polled(4)
+        assert flying == [1, 1]  # four polls found it due: one request
+        gate.set()
+        await asyncio.wait_for(_until(lambda: served.rssi == -71), 30)
+        assert served.firmware == "9.9.9_0001" and len(asked) == 2
+        await mqtt.wait(lambda s: any(isinstance(v, dict) and v.get("device", {}).get(
+            "sw_version") == "9.9.9_0001" for v in s.values()))
+        await polled(3)  # the next refresh is a period away
+        assert len(asked) == 2
+        devices[0].rssi = -55
+        now[0] += 600.0
+        await asyncio.wait_for(_until(lambda: served.rssi == -55), 30)
+        assert len(asked) == 3 and flying == [0, 2]

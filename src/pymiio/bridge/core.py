@@ -67,6 +67,7 @@ ANSWER_LIMIT = 200  # characters of an error on /response (so at most that much 
 TRANSACTION_LIMIT = 256  # characters of a transaction (as JSON) a /response echoes
 REDISCOVER_SETTLE = 0.5  # seconds a burst of Home Assistant birth messages has to end
 STOP_PUBLISH_TIMEOUT = 5.0  # seconds the offline state may take to publish at a stop
+INFO_EVERY = 600.0  # seconds between a device's miIO.info (Wi-Fi signal, firmware) refreshes
 
 
 # a queued command: the topic's parts after the device name, the payload, where it came from
@@ -85,6 +86,7 @@ class Settings:
     describe: Callable[[str], DeviceModel] | None = None
     client_id: str | None = None
     probe: tuple[float, float] = (PROBE_FIRST, PROBE_MAX)  # an offline device: first, longest
+    info_every: float = INFO_EVERY  # a device's miIO.info again after this long (bridge clock)
 
 
 @dataclass
@@ -108,7 +110,9 @@ class Served:
     announced: bool = False  # discovery published on the current connection
     config: tuple[DeviceModel, ha.Identity, str, str] | None = None  # built from; topic, text
     interval: float | None = None  # this device's own poll interval (the config file's)
-    rssi: int | None = None  # miIO.info's ap.rssi when it was described
+    rssi: int | None = None  # miIO.info's ap.rssi, as last read
+    info_due: float | None = None  # when miIO.info is read again (the bridge's clock)
+    info_task: asyncio.Task[None] | None = field(default=None, repr=False)  # one at a time
 
     @property
     def name(self) -> str:
@@ -634,6 +638,7 @@ class Bridge:
         self._take(served, readings)
         await self._publish_state(served)  # before the availability: never online, stateless
         await self._set_online(served, True)
+        self._info_soon(served)
         if model.kind == "miot" and served.subscription.due(self.clock(),
                                                             served.device.session.device_stamp):
             await self._subscribe(served)
@@ -649,10 +654,10 @@ class Bridge:
         entry, device = served.entry, served.device
         async with self._asking:  # a thousand devices starting: a bounded number at once
             info = info_of(await self._reads.send(device, "miIO.info"))
-        served.firmware = info.get("fw_ver") if isinstance(info.get("fw_ver"), str) else None
-        access_point = info.get("ap")
-        rssi = access_point.get("rssi") if isinstance(access_point, dict) else None
-        served.rssi = rssi if type(rssi) is int else None
+        self._take_info(served, info)
+        # later refreshes spread over the period, so devices described together do not
+        # all ask again together
+        served.info_due = self.clock() + self.settings.info_every * self._rng.uniform(0.5, 1.0)
         served.model = await self._describe(entry.model, info)
         hello = device.hello
         if entry.device_id is None and hello is not None:
@@ -660,6 +665,41 @@ class Bridge:
         self._list_soon()
         await self._publish_discovery(served)
         return served.model
+
+    @staticmethod
+    def _take_info(served: Served, info: dict[str, Any]) -> None:
+        """What the bridge keeps of ``miIO.info``: the firmware and the Wi-Fi signal."""
+        served.firmware = info.get("fw_ver") if isinstance(info.get("fw_ver"), str) else None
+        access_point = info.get("ap")
+        rssi = access_point.get("rssi") if isinstance(access_point, dict) else None
+        served.rssi = rssi if type(rssi) is int else None
+
+    def _info_soon(self, served: Served) -> None:
+        """Read ``miIO.info`` again when it is due (every ``info_every`` per device, after an
+        answered poll), never more than one at a time per device: the Wi-Fi signal and the
+        firmware the dashboard shows (and the discovery config's firmware) stay current."""
+        if served.info_due is None or self.clock() < served.info_due or (
+                served.info_task is not None and not served.info_task.done()):
+            return
+        served.info_task = asyncio.create_task(self._refresh_info(served))
+        self._tasks.add(served.info_task)
+        served.info_task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_info(self, served: Served) -> None:
+        firmware = served.firmware
+        try:
+            async with self._asking:
+                info = info_of(await self._reads.send(served.device, "miIO.info"))
+        except MiioError as exc:
+            log.debug("%s: miIO.info failed (%s); asked again in %.0f s", served.name, exc,
+                      self.settings.info_every)
+        else:
+            self._take_info(served, info)
+            if served.firmware != firmware:
+                log.info("%s: firmware %s (was %s)", served.name, served.firmware, firmware)
+                await self._publish_discovery(served)
+        finally:
+            served.info_due = self.clock() + self.settings.info_every
 
     async def _describe(self, model: str | None, info: dict[str, Any]) -> DeviceModel:
         """The description of ``model`` (else of the model ``info`` reports), made once for

@@ -58,6 +58,7 @@ class SimulatedDevice:
     source: tuple[str, int] | None = field(default=None, repr=False)
     _push_id: int = field(default=0, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # family behaviour state
+    rssi: int = -42  # the Wi-Fi signal miIO.info reports (dBm)
     _spec: SpecState | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -190,7 +191,7 @@ class SimulatedDevice:
             "miio_ver": "0.0.5",
             "mmfree": 30000,
             "ap": {"ssid": "simulated" if self.provisioned else "", "bssid": "02:00:00:00:00:01",
-                   "rssi": -42},
+                   "rssi": self.rssi},
             "netif": {"localIp": self.host, "mask": "255.0.0.0", "gw": "127.0.0.1"},
         }
 
