@@ -225,3 +225,45 @@ async def test_wifi_signal_and_firmware_are_refreshed_every_period_one_at_a_time
         now[0] += 600.0
         await asyncio.wait_for(_until(lambda: served.rssi == -55), 30)
         assert len(asked) == 3 and flying == [0, 2]
+
+
+# -- 3. Home Assistant's vacuum send_command ----------------------------------------------------
+
+async def test_home_assistants_vacuum_send_command_reaches_the_device(broker: Broker) -> None:
+    """What HA's MQTT vacuum publishes for ``vacuum.send_command`` (homeassistant/components/
+    mqtt/vacuum.py: the command alone, or ``{"command": name, **params}`` when params is a
+    dict), on the topic the discovery config names, carried out on a simulated Roborock."""
+    host = f"{NET}.163.1"
+    devices = make_devices(host, token=TOKEN, profile="vacuum")
+    vacuum = devices[0]
+    async with Simulator(devices), watching(broker) as mqtt, running(Bridge(
+            _settings(broker, interval=3600.0), [Entry("vacuum", host, TOKEN)])):
+        def main_entity(seen: dict[str, Any]) -> dict[str, Any] | None:
+            return next((c for topic, config in seen.items()
+                         if topic.startswith("homeassistant/device/") and isinstance(config, dict)
+                         for c in config.get("components", {}).values()
+                         if c["platform"] == "vacuum"), None)
+
+        entity = await mqtt.wait(main_entity)
+        assert "send_command" in entity["supported_features"]
+        topic = entity["send_command_topic"]
+
+        async def sent(payload: str) -> Any:
+            mqtt.seen.pop("pymiio/vacuum/response", None)
+            await mqtt.client.publish(topic, payload)
+            return await mqtt.wait(lambda s: s.get("pymiio/vacuum/response"))
+
+        # params as a dict: {"command": ..., <param>: value}, compact as HA's json_dumps
+        assert await sent('{"command":"goto","x":25500,"y":26000}') == {"status": "ok"}
+        assert vacuum.profile.props["state"] == 16  # going to the target
+        assert await sent(json.dumps({"command": "reset-consumable",
+                                      "name": "filter_work_time"})) == {"status": "ok"}
+        assert vacuum.extra["consumables"]["filter_work_time"] < 60  # was 3600: reset
+        assert await sent("find") == {"status": "ok"}  # no params: the command alone
+        # params wrapped in "params" (a list in order, or by name) are taken too
+        assert await sent(json.dumps({"command": "goto", "params": [25000, 25000],
+                                      "transaction": 3})) == {"status": "ok", "transaction": 3}
+        refused = await sent('{"command":"goto","x":25500}')
+        assert refused["status"] == "error" and "needs y" in refused["error"]
+        refused = await sent('{"command":"goto","x":1,"y":2,"z":3}')
+        assert refused["status"] == "error" and "no argument 'z'" in refused["error"]

@@ -100,7 +100,8 @@ def test_dreame_vacuum_uses_miot_semantics() -> None:
     assert vacuum["set_fan_speed_topic"] == f"{BASE}/set/clean:mode"
     assert vacuum["fan_speed_list"] == ["安静", "标准", "中档", "强力"]
     assert set(vacuum["supported_features"]) == {"start", "stop", "return_home", "locate",
-                                                 "status", "fan_speed"}
+                                                 "status", "fan_speed", "send_command"}
+    assert vacuum["send_command_topic"] == vacuum["command_topic"] == f"{BASE}/action"
     states = {code: ha.derived_states(model, {"vacuum:status": code, "clean:mode": 2})
               for code in (1, 2, 3, 4, 5, 6)}
     assert {code: s["vacuum"]["state"] for code, s in states.items()} == {

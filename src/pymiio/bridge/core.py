@@ -42,7 +42,7 @@ from pymiio.bridge.options import BrokerAddress
 from pymiio.errors import BridgeError, MiioError, MiioTimeoutError, UsageError
 from pymiio.inventory import Entry
 from pymiio.knowledge.lookup import describe_soon, model_of
-from pymiio.knowledge.model import DeviceModel
+from pymiio.knowledge.model import Action, DeviceModel, Property
 from pymiio.knowledge.operations import Change, Reading, Subscription, Tracker, subscribe_request
 from pymiio.lan.client import AsyncDevice
 from pymiio.lan.sweep import Batch
@@ -820,6 +820,8 @@ class Bridge:
                 await self._publish_state(served)
             elif kind == "action":
                 name, args = _action(request)
+                if isinstance(args, dict):  # Home Assistant's send_command: by name
+                    args = _named_arguments(model.action(name), args)
                 await served.device.run(model, name, args)
                 self._spawn(self.refresh(served))
             log.info("%s: %s (%s): ok", served.name, what, source)
@@ -948,10 +950,45 @@ def _set_values(request: Any, prop: str | None) -> dict[str, Any]:
     return values
 
 
-def _action(request: Any) -> tuple[str, list[Any]]:
+def _action(request: Any) -> tuple[str, list[Any] | dict[str, Any]]:
+    """The action's name and its arguments: a list in order, or (Home Assistant's vacuum
+    ``send_command``: ``{"command": name, <argument>: value, ...}``) a dict by name."""
     if isinstance(request, str) and request:
         return request, []
+    if isinstance(request, dict) and isinstance(request.get("command"), str) and \
+            request["command"]:  # first: HA's params may have a "name" of their own
+        return request["command"], {k: v for k, v in request.items()
+                                    if k not in ("command", "transaction")}
     if isinstance(request, dict) and isinstance(request.get("name"), str):
         args = request.get("args", [])
         return request["name"], args if isinstance(args, list) else [args]
-    raise UsageError('action takes a name, or {"name": "start", "args": [...]}')
+    raise UsageError('action takes a name, {"name": "goto", "args": [25500, 25500]} or '
+                     '{"command": "goto", "x": 25500, "y": 25500}')
+
+
+def _named_arguments(action: Action, named: dict[str, Any]) -> list[Any]:
+    """Arguments given by name (each input's full or bare name: ``vacuum:room-ids`` or
+    ``room-ids``) in the order of the action's inputs. A lone ``params`` that is no input's
+    name holds them: a list in order, or an object by name."""
+    inputs = action.inputs
+
+    def input_named(key: str) -> Property | None:
+        return next((p for p in inputs if key in (p.name, p.name.rsplit(":", 1)[-1])), None)
+
+    if set(named) == {"params"} and input_named("params") is None:
+        params = named["params"]
+        if not isinstance(params, dict):
+            return params if isinstance(params, list) else [params]
+        named = params
+    given: dict[str, Any] = {}
+    for key, value in named.items():
+        prop = input_named(str(key))
+        if prop is None:
+            takes = ", ".join(p.name for p in inputs) or "no arguments"
+            raise UsageError(f"{action.name} has no argument {_shown(str(key), 40)} (it takes "
+                             f"{takes})")
+        given[prop.name] = value
+    missing = [p.name for p in inputs if p.name not in given]
+    if missing:
+        raise UsageError(f"{action.name} needs {', '.join(missing)}")
+    return [given[p.name] for p in inputs]

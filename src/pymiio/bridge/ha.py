@@ -792,8 +792,10 @@ class _Components:
         if parts is None or (parts[0] is None and not commands):
             return None
         status, fan = parts
-        features = list(commands)
-        entity: dict[str, Any] = {"command_topic": f"{self.base}/action"}
+        # send_command: any action by name, as HA sends it ({"command": name, <arg>: value})
+        features = [*commands, "send_command"]
+        entity: dict[str, Any] = {"command_topic": f"{self.base}/action",
+                                  "send_command_topic": f"{self.base}/action"}
         for feature, action in commands.items():
             entity[T.VACUUM_PAYLOADS[feature]] = action.name
         if status is not None:
