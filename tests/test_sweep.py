@@ -227,16 +227,21 @@ async def test_device_names_are_resolved_and_bad_jobs_end_alone(
         raise ValueError("a bug in the operation")
         yield "never", None  # pragma: no cover
 
+    def malformed() -> sweep.ops.Step[object]:
+        yield "get_prop", ["power"]
+        yield "not a (method, params) pair"  # type: ignore[misc]
+
     async with Simulator(simulated):
         named, plain = AsyncDevice("kitchen", TOKEN), AsyncDevice(simulated[1].host, TOKEN)
         try:
             results = await sweep.run([(named, sweep._one("get_prop", ["power"])),
-                                       (plain, broken())])
+                                       (plain, broken()), (plain, malformed())])
         finally:
             await named.close()
             await plain.close()
     assert results[0] == ["on"]
     assert isinstance(results[1], ValueError)
+    assert isinstance(results[2], TypeError)
 
 
 async def test_a_batch_gathers_the_operations_of_one_pass_into_one_sweep(

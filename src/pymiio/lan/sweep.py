@@ -104,13 +104,13 @@ class Sweep:
             slot = queue.pop()
             self._running += 1
             try:
-                request = next(slot.step)
+                call = rpc.command(*next(slot.step))
             except StopIteration as stop:
                 self._end(slot, stop.value)
-            except Exception as exc:
+            except Exception as exc:  # the operation's own error (or a malformed request)
                 self._end(slot, exc)
             else:
-                self._next(slot, rpc.command(*request))
+                self._next(slot, call)
 
     def _advance(self, slot: _Slot) -> None:
         """The slot's call ended: give its outcome to the operation, start what it asks next."""
@@ -136,9 +136,9 @@ class Sweep:
         step = slot.step
         try:
             if error is None:
-                request = step.send(value)
+                call = rpc.command(*step.send(value))
             elif isinstance(error, Exception):
-                request = step.throw(error)
+                call = rpc.command(*step.throw(error))
             else:
                 raise error
         except StopIteration as stop:
@@ -146,7 +146,7 @@ class Sweep:
         except Exception as exc:
             self._end(slot, exc)
         else:
-            self._next(slot, rpc.command(*request))
+            self._next(slot, call)
 
     def _next(self, slot: _Slot, call: Call) -> None:
         """Start ``call`` once the device is open and its turn is free (at once, mostly)."""
