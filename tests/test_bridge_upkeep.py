@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pymiio.bridge import ha
+from pymiio.bridge import core, ha
 from pymiio.bridge.core import Bridge, Settings
 from pymiio.bridge.options import parse_broker
 from pymiio.inventory import Entry
@@ -267,3 +267,39 @@ async def test_home_assistants_vacuum_send_command_reaches_the_device(broker: Br
         assert refused["status"] == "error" and "needs y" in refused["error"]
         refused = await sent('{"command":"goto","x":1,"y":2,"z":3}')
         assert refused["status"] == "error" and "no argument 'z'" in refused["error"]
+
+
+# -- 1. the bridge's own start-up traffic never takes a user's command's place --------------
+
+async def test_retained_configs_at_start_never_crowd_out_commands(
+        broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker holds more retained discovery configs than the bridge's backlog of received
+    messages (a zigbee2mqtt neighbour's, and stale ones of this bridge); the bridge reads them
+    all at start for its sweep while it publishes its own. They are handled as they arrive,
+    never queued with the commands: every stale one of its own is cleared, nobody else's is
+    touched, and a command sent as the bridge comes up is carried out."""
+    import aiomqtt
+
+    from .mqtt_broker import PASSWORD, USER
+
+    monkeypatch.setattr(core, "INCOMING_BACKLOG", 20)  # the thousand of a real start, scaled
+    ours = {"availability": [{"topic": "pymiio/bridge/state"}], "components": {}}
+    theirs = {"availability": [{"topic": "zigbee2mqtt/bridge/state"}], "state_topic": "z/x"}
+    stale = {f"homeassistant/switch/pymiio_pymiio_{n}_power/config": ours for n in range(60)}
+    neighbours = {f"homeassistant/sensor/0x{n:016x}/config": theirs for n in range(140)}
+    async with aiomqtt.Client("127.0.0.1", broker.port, username=USER,
+                              password=PASSWORD) as client:
+        for topic, payload in {**stale, **neighbours}.items():
+            await client.publish(topic, json.dumps(payload), qos=1, retain=True)
+    plug = f"{NET}.164.1"
+    async with Simulator(make_devices(plug, token=TOKEN)), \
+            watching(broker, "homeassistant/#", "pymiio/#") as mqtt:
+        await mqtt.wait(lambda s: len(s) == 200)  # the retained configs, as they were
+        async with running(Bridge(_settings(broker, interval=3600.0),
+                                  [Entry("plug", plug, TOKEN)])):
+            await mqtt.wait(lambda s: s.get("pymiio/bridge/state") == {"state": "online"})
+            await mqtt.client.publish("pymiio/plug/set/power", "off")
+            assert await mqtt.wait(lambda s: s.get("pymiio/plug/response")) == {"status": "ok"}
+            await mqtt.wait(lambda s: all(s[t] is None for t in stale))  # every one cleared
+            assert all(mqtt.seen[t] == theirs for t in neighbours)
+            assert not [t for t, raw, _ in mqtt.log if not raw and t not in stale]

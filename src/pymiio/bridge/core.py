@@ -142,6 +142,8 @@ class Bridge:
         self._listing_due = False
         self._stale: dict[str, str] = {}  # retained discovery topics to clear -> owner
         self._sweeping = False  # listening to the retained discovery configs
+        self._stale_found = False  # found since the last clearing began
+        self._clearing = False  # a task clears what the sweep found
         self._epoch = 0.0  # when polling started (loop time): the poll grid counts from it
         self._reads = Batch()  # the polls of one tick run as one sweep (lan/sweep.py)
         self._described: dict[str, asyncio.Future[DeviceModel]] = {}  # once per model
@@ -300,6 +302,10 @@ class Bridge:
                 super().__init__(maxsize)
                 bridge._inbox = self
 
+            def put_nowait(self, item: Any) -> None:
+                if not bridge._aside(item):  # what is not a command takes no place here
+                    super().put_nowait(item)
+
         return Inbox
 
     async def _until_stop_or_disconnect(self, client: Any, stop: asyncio.Event) -> bool:
@@ -349,21 +355,40 @@ class Bridge:
             while inbox is not None and not inbox.empty():
                 await self._receive(inbox.get_nowait())
 
-    async def _receive(self, message: Any) -> None:
+    def _aside(self, message: Any) -> bool:
+        """Whether ``message`` is one that is not a command, handled here as it arrives
+        (True), outside the backlog of received commands, whose cap is for what clients
+        send: Home Assistant's birth messages, the retained discovery configs the start-up
+        sweep reads (a thousand of this bridge's own, and a neighbour's thousands: a
+        zigbee2mqtt on the same broker) and the echoes of the configs the bridge publishes.
+        The bridge's own start-up traffic must never crowd out a user's command. Called by
+        aiomqtt as each message is read: never waits, never raises."""
+        prefix = self.settings.prefix
         topic = str(message.topic)
-        payload = bytes(message.payload or b"")
-        if topic == f"{self.settings.prefix}/status":
-            if payload.strip().lower() == b"online":  # Home Assistant restarted
-                self._births += 1
-                self._rediscover.set()  # never republished here: a flood would stall the loop
-            return
-        if topic.startswith(f"{self.settings.prefix}/") and topic.endswith("/config"):
+        if not topic.startswith(prefix + "/"):
+            return False
+        try:
+            if topic == f"{prefix}/status":
+                if bytes(message.payload or b"").strip().lower() == b"online":
+                    self._births += 1  # Home Assistant restarted: republished by a task of
+                    self._rediscover.set()  # its own, a burst once (_rediscover_forever)
+                return True
+            if not topic.endswith("/config"):
+                return False
             if message.retain:
-                await self._sweep(topic, payload)
-            elif self._sweeping and topic == self._bridge_config()[0]:
+                self._sweep(topic, bytes(message.payload or b""))
+            elif self._sweeping and topic == ha.config_topic(
+                    prefix, ha.bridge_object_id(self.settings.base)):
                 self._sweeping = False  # every retained config seen: stop listening
                 self._spawn(self._stop_sweeping())
-            return
+        except Exception:  # a bug here must not break aiomqtt's reading
+            log.exception("a message on %s could not be handled", _shown(topic))
+        return True
+
+    async def _receive(self, message: Any) -> None:
+        """A command (what :meth:`_aside` did not take): routed to its device's queue."""
+        topic = str(message.topic)
+        payload = bytes(message.payload or b"")
         if message.retain:  # a command left on the broker: never replayed (docs/bridge.md)
             _refusals.info("ignored a retained command on %s", _shown(topic))
             return
@@ -511,16 +536,29 @@ class Bridge:
         if self._stale:
             await self._clear_stale()
 
-    async def _sweep(self, topic: str, payload: bytes) -> None:
-        """A retained discovery config found on the broker: cleared when this bridge published
-        it and no longer serves it (a device removed while the bridge was away, or an entity
-        config of the per-entity discovery earlier versions used)."""
+    def _sweep(self, topic: str, payload: bytes) -> None:
+        """A retained discovery config found on the broker: cleared (by a task, a burst
+        judged together) when this bridge published it and no longer serves it (a device
+        removed while the bridge was away, or an entity config of the per-entity discovery
+        earlier versions used)."""
         if not payload:
             return
         owner = ha.retained_owner(topic, payload, self.settings.base, self.settings.prefix)
         if owner is not None and len(self._stale) < MAX_STALE:
             self._stale[topic] = owner
-            await self._clear_stale()
+            self._stale_found = True
+            if not self._clearing:
+                self._clearing = True
+                self._spawn(self._clear_found())
+
+    async def _clear_found(self) -> None:
+        try:
+            while self._stale_found:
+                self._stale_found = False
+                await asyncio.sleep(0)  # what was read in the same pass, together
+                await self._clear_stale()
+        finally:
+            self._clearing = False
 
     async def _stop_sweeping(self) -> None:
         import aiomqtt
@@ -538,9 +576,10 @@ class Bridge:
         for topic, owner in list(self._stale.items()):
             component, object_id = owner.split("/", 1)
             if component == "device" and object_id in served:
-                del self._stale[topic]  # a device served again
+                self._stale.pop(topic, None)  # a device served again
             elif component != "device" or None not in ids:
-                del self._stale[topic]
+                if self._stale.pop(topic, None) is None:
+                    continue  # cleared meanwhile (found and judged by another caller)
                 log.info("cleared the stale discovery config %s", _shown(topic))
                 await self._publish(topic, "", retain=True)
 
