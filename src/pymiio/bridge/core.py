@@ -151,6 +151,10 @@ class Bridge:
         self._acknowledging = asyncio.Semaphore(PUBLISHING)
         # answers the message loop gives without waiting (it never waits for a publish)
         self._refusals: asyncio.Queue[tuple[str, str]] = asyncio.Queue(REFUSALS_BACKLOG)
+        # log lines about refused input, throttled per bridge: ignored (retained, unknown
+        # device, too large) at info; read and refused (a bad value) as warnings
+        self._ignored_log = _Throttled()
+        self._refused_log = _Throttled(level=logging.WARNING)
         self._inbox: asyncio.Queue[Any] | None = None  # the connection's received messages
         self._rediscover = asyncio.Event()  # Home Assistant said it is back (again)
         self._births = 0  # birth messages since the last republish
@@ -390,7 +394,7 @@ class Bridge:
         topic = str(message.topic)
         payload = bytes(message.payload or b"")
         if message.retain:  # a command left on the broker: never replayed (docs/bridge.md)
-            _refusals.info("ignored a retained command on %s", _shown(topic))
+            self._ignored_log.info("ignored a retained command on %s", _shown(topic))
             return
         self._route(topic, payload)
 
@@ -418,11 +422,11 @@ class Bridge:
         parts = topic[len(self.settings.base) + 1:].split("/")
         served = self.devices.get(parts[0])
         if served is None or len(parts) < 2:
-            _refusals.info("ignored a command for an unknown device on %s (%s)",
+            self._ignored_log.info("ignored a command for an unknown device on %s (%s)",
                            _shown(topic), source)
             return None
         if len(payload) > MAX_PAYLOAD:
-            _refusals.info("%s: refused a command of %d bytes on %s (%s)", served.name,
+            self._ignored_log.info("%s: refused a command of %d bytes on %s (%s)", served.name,
                            len(payload), _shown(topic), source)
             return self._refuse(served, None, f"the command is too large ({len(payload)} "
                                               f"bytes; at most {MAX_PAYLOAD})")
@@ -865,8 +869,9 @@ class Bridge:
                 self._spawn(self.refresh(served))
             log.info("%s: %s (%s): ok", served.name, what, source)
             return await self._respond(served, request, None)
-        except MiioError as exc:
-            log.warning("%s: %s (%s): refused: %s", served.name, what, source, exc)
+        except MiioError as exc:  # the log says what /response says, no more (errors echo)
+            self._refused_log.emit("%s: %s (%s): refused: %s", served.name, what, source,
+                          _cut(" ".join(str(exc).split()), ANSWER_LIMIT))
             return await self._respond(served, request, str(exc))
         except Exception as exc:  # a bug: reported, never fatal
             log.exception("%s: command failed", served.name)
@@ -889,16 +894,19 @@ class Bridge:
 
 
 class _Throttled:
-    """Info lines about refused input, at most ``burst`` a minute: a flood of bad commands
-    must not become a flood of log lines. The next line says how many were left out."""
+    """Lines about refused input (at ``level``), at most ``burst`` a minute: a flood of bad
+    commands must not become a flood of log lines. The next line says how many were left out."""
 
     def __init__(self, burst: int = 20, window: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.burst, self.window, self.clock = burst, window, clock
+                 clock: Callable[[], float] = time.monotonic, level: int = logging.INFO) -> None:
+        self.burst, self.window, self.clock, self.level = burst, window, clock, level
         self._since, self._lines, self._left_out = -math.inf, 0, 0
 
     def info(self, message: str, *args: Any) -> None:
-        if not log.isEnabledFor(logging.INFO):
+        self.emit(message, *args)
+
+    def emit(self, message: str, *args: Any) -> None:
+        if not log.isEnabledFor(self.level):
             return
         now = self.clock()
         if now - self._since >= self.window:
@@ -911,7 +919,7 @@ class _Throttled:
             message += " (and %d similar, not logged)"
             args = (*args, self._left_out)
             self._left_out = 0
-        log.info(message, *args)
+        log.log(self.level, message, *args)
 
 
 class _QueueFullFilter(logging.Filter):
@@ -937,7 +945,6 @@ class _QueueFullFilter(logging.Filter):
         return True
 
 
-_refusals = _Throttled()
 _mqtt_log = log.getChild("mqtt")  # aiomqtt's own lines; paho's debug lines stay off
 _mqtt_log.setLevel(logging.WARNING)
 _mqtt_log.addFilter(_QueueFullFilter())
