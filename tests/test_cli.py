@@ -122,7 +122,11 @@ def test_token_sources_flag_then_inventory_then_env() -> None:
     assert listed[0]["token"] == "2b00…33cf"  # type: ignore[index]
     assert miio("devices", "remove", "kitchen-plug").returncode == 0
     gone = miio("devices", "remove", "kitchen-plug")
-    assert gone.returncode == 6 and "no device named 'kitchen-plug'" in gone.stderr
+    assert gone.returncode == 2 and "no device named 'kitchen-plug'" in gone.stderr
+    assert miio("devices", "add", "kitchen-lamp", "--host", "127.0.0.1",
+                "--no-check").returncode == 0
+    typo = miio("devices", "remove", "kitchen-lmap")  # a typo: exit 2, the closest name
+    assert typo.returncode == 2 and "did you mean 'kitchen-lamp'?" in typo.stderr
 
 
 def test_provision_saves_the_revealed_token() -> None:

@@ -100,8 +100,14 @@ def list_devices(show_tokens: bool, as_json: bool) -> None:
 def remove(name: str, as_json: bool) -> None:
     """Forget NAME."""
     def run() -> None:
+        from pymiio.errors import InventoryError, UsageError
+        from pymiio.knowledge.model import did_you_mean
+
         with edit_inventory() as inventory:
-            inventory.remove(name)
+            try:
+                inventory.remove(name)
+            except InventoryError as exc:  # an unknown name is a usage error, as elsewhere
+                raise UsageError(f"{exc}{did_you_mean(name, inventory.entries)}") from None
         if as_json:
             print_json({"removed": name})
         else:
