@@ -32,13 +32,14 @@ HOST = f"{NET}.172.1"
 
 
 async def _logged(broker: Broker, log_format: str, monkeypatch: pytest.MonkeyPatch,
-                  wanted: str, describe_with: Any = describe, push: bool = False) -> str:
+                  wanted: str, describe_with: Any = describe, push: bool = False,
+                  model: str = HOSTILE) -> str:
     monkeypatch.setenv("PYMIIO_MIOT_SPEC_URL", "http://127.0.0.1:9")  # nothing listens
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     handler = setup_logging(log_format)
     [device] = make_devices(HOST, token=TOKEN,
-                            profile=spec_profile(parse_spec(_spec(), HOSTILE)))
+                            profile=spec_profile(parse_spec(_spec(), model)))
     settings = Settings(parse_broker(broker.url), interval=3600, describe=describe_with,
                         client_id=f"log-text-{log_format}")
     bridge = Bridge(settings, [Entry("evil", HOST, TOKEN)])
@@ -93,3 +94,11 @@ async def test_the_librarys_warnings_are_lines_of_the_bridges_json_log(
     lines = [json.loads(line) for line in text.splitlines()]  # every line is JSON
     [warning] = [line for line in lines if "description does not have" in line["message"]]
     assert warning["level"] == "warning" and "property 9.9" in warning["message"]
+
+
+async def test_a_newline_in_a_model_cannot_forge_a_log_line(
+        broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = await _logged(broker, "text", monkeypatch, "bridge: evil: ",
+                         model="evil\nbridge: kitchen-plug: online again\r")
+    assert not [line for line in text.splitlines() if line.startswith("bridge: kitchen-plug")]
+    assert "evil\\x0abridge: kitchen-plug: online again\\x0d" in text

@@ -42,7 +42,15 @@ def json_safe(text: str) -> str:
 
 class LiteralFormatter(logging.Formatter):
     """A ``logging.Formatter`` whose lines show outside text literally (a device's model, the
-    decrypted JSON it sent, a topic); tracebacks keep their lines."""
+    decrypted JSON it sent, a topic): the message is one line, its newlines written out too
+    (a model holding ``\\n`` cannot forge a log line of its own); a traceback keeps its
+    lines."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        return visible(super().format(record), keep_newlines=True)
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return visible(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return visible(super().formatException(ei), keep_newlines=True)
+
+    def formatStack(self, stack_info: str) -> str:
+        return visible(super().formatStack(stack_info), keep_newlines=True)
