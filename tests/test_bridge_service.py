@@ -68,6 +68,8 @@ def test_config_file_keys_are_checked(tmp_path: Path) -> None:
     config = read_config(path, {"interval", "base-topic"})
     assert config.options == {"interval": 30, "base-topic": "home"}
     assert config.intervals() == {"plug": 5.0}
+    path.write_bytes(b"\xef\xbb\xbfinterval = 30\n")  # saved by an editor that adds a BOM
+    assert read_config(path, {"interval"}).options == {"interval": 30}
     for text, expected in (('colour = "red"\n', "unknown key 'colour'"),
                            ("interval = \n", "not valid TOML"),
                            ("[devices.plug]\nspeed = 1\n", "unknown key 'speed'"),

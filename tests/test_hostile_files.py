@@ -310,3 +310,15 @@ def test_unreadable_inputs_exit_6(tmp_path: Path) -> None:
 def test_binary_plist_generator_is_deep() -> None:
     with pytest.raises(RecursionError):
         plistlib.loads(hostile.deep_binary_plist(20_000))
+
+
+def test_an_inventory_saved_with_a_byte_order_mark_is_read(private_dirs: Path) -> None:
+    """Edited in an editor that adds a UTF-8 byte-order mark: read as it is, not refused as
+    'not valid JSON'."""
+    config = private_dirs / "config"
+    config.mkdir()
+    stored = {"devices": {"good": {"host": "127.0.0.8", "token": TOKEN}}}
+    _write(config / "devices.json", b"\xef\xbb\xbf" + json.dumps(stored).encode())
+    (config / "devices.json").chmod(0o600)
+    listed = miio("devices", "list", "--json")
+    assert [entry["name"] for entry in listed.json()] == ["good"]

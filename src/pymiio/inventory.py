@@ -85,7 +85,8 @@ class Inventory:
             self.notes.append(f"{self.path} is readable by other users; it holds tokens "
                               f"(chmod 600 {self.path})")
         try:
-            document = json.loads(read_regular(self.path, MAX_SIZE).decode("utf-8"))
+            # utf-8-sig: a byte-order mark (an editor on Windows adds one) is read past
+            document = json.loads(read_regular(self.path, MAX_SIZE).decode("utf-8-sig"))
         except (OSError, MiioError) as exc:
             raise InventoryError(f"cannot read the device inventory {self.path}: "
                                  f"{getattr(exc, 'strerror', None) or exc}") from None

@@ -46,7 +46,7 @@ def read_config(path: Path, known: set[str]) -> ConfigFile:
 
     raw = read_input(path, MAX_SIZE, UsageError)
     try:
-        document = tomllib.loads(raw.decode("utf-8"))
+        document = tomllib.loads(raw.decode("utf-8-sig"))  # a byte-order mark is read past
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
