@@ -203,9 +203,8 @@ def _origin() -> dict[str, Any]:
 
 def device_type(model: DeviceModel) -> str | None:
     """The MIoT device type, or the one a classic family behaves as."""
-    if model.kind == "classic":
-        family = model.services[0].name if model.services else ""
-        return T.CLASSIC_TYPES.get(family)
+    if model.kind == "classic":  # the catalogue says which type its family behaves as
+        return (model.services[0].type or None) if model.services else None
     return model.device_type
 
 

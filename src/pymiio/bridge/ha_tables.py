@@ -10,8 +10,8 @@ driven by:
 - label words: what a value-list label means to HA (``Cool`` → hvac mode ``cool``).
 
 Names are the bare names of the MIoT URNs (``target-temperature``); a repeated one carries its
-iid (``fault-12``), which lookups strip. Classic miIO families are mapped to a device type
-through :data:`CLASSIC_TYPES`, and then follow the same tables.
+iid (``fault-12``), which lookups strip. Classic miIO families follow the same tables
+as the device type their catalogue file names (``device_type``).
 """
 
 from __future__ import annotations
@@ -65,12 +65,6 @@ FALLBACK: Final = "switch"
 # Other services that become their own (named) entity of this platform, on any device: the
 # light of an airer, a bath heater or a hood.
 SECONDARY_SERVICES: Final[dict[str, str]] = {"light": "light"}
-
-# Classic miIO families (knowledge/catalogue) -> the device type they behave as.
-CLASSIC_TYPES: Final[dict[str, str]] = {
-    "airpurifier": "air-purifier", "philips-bulb": "light", "philips-eyecare": "light",
-    "yeelight": "light", "plug": "outlet", "vacuum": "vacuum",
-}
 
 # platform -> feature -> property names in the main service, best first. Classic catalogue
 # names (``power``, ``fan-speed``, ``state``) are listed next to the MIoT ones.
