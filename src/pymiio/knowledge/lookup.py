@@ -53,19 +53,54 @@ def model_of(model: str | None, info: Callable[[], Mapping[str, Any]]) -> str:
 
 # Descriptions may wait for miot-spec.org (each fetch within its deadline): they get threads of
 # their own, so a stuck fetch never takes one of the default executor, which request-id
-# reservation and every other ``asyncio.to_thread`` need. Made on first use: the blocking
-# CLI never needs it (nor asyncio).
-_DESCRIBERS: Any = None
+# reservation and every other ``asyncio.to_thread`` need. Daemon threads, at most DESCRIBERS
+# at once per event loop (a stuck one keeps its place until its deadline): a process that is
+# done (a bridge told to stop) exits at once instead of joining a fetch still waiting for its
+# deadline, as an executor's threads are joined at exit. Made on first use: the blocking CLI
+# never needs it (nor asyncio).
+DESCRIBERS = 16
+_bounds: Any = None  # event loop -> asyncio.Semaphore(DESCRIBERS)
 
 
 async def describe_soon(describe: Callable[..., DeviceModel], *args: Any,
                         **options: Any) -> DeviceModel:
-    """``describe(*args, **options)`` off the event loop, in the describers' own executor."""
+    """``describe(*args, **options)`` off the event loop, in a describer thread of its own."""
     import asyncio
-    from concurrent.futures import ThreadPoolExecutor
+    import contextlib
+    import threading
+    import weakref
 
-    global _DESCRIBERS
-    if _DESCRIBERS is None:
-        _DESCRIBERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="pymiio-describe")
+    global _bounds
+    if _bounds is None:
+        _bounds = weakref.WeakKeyDictionary()
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_DESCRIBERS, lambda: describe(*args, **options))
+    bound = _bounds.get(loop)
+    if bound is None:
+        bound = _bounds[loop] = asyncio.Semaphore(DESCRIBERS)
+    await bound.acquire()
+    answer: asyncio.Future[DeviceModel] = loop.create_future()
+
+    def report(result: DeviceModel | None, error: BaseException | None) -> None:  # on the loop
+        bound.release()
+        if answer.done():  # the caller went away (cancelled)
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            outcome: tuple[DeviceModel | None, BaseException | None] = (
+                describe(*args, **options), None)
+        except BaseException as exc:  # handed to the awaiting task
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(report, *outcome)
+
+    try:
+        threading.Thread(target=work, name="pymiio-describe", daemon=True).start()
+    except BaseException:
+        bound.release()
+        raise
+    return await answer
