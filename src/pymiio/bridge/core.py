@@ -340,7 +340,8 @@ class Bridge:
         await client.publish(f"{base}/bridge/state", ONLINE, qos=1, retain=True)
         await self._publish_devices()
         await self._publish(*self._bridge_config(), retain=True)
-        for served in list(self.devices.values()):  # a reload may serve more meanwhile
+
+        async def republish(served: Served) -> None:
             await self._publish_discovery(served)
             await self._publish_state(served, force=True)
             published = served.availability.published
@@ -348,6 +349,11 @@ class Bridge:
                 await self._publish(f"{base}/{served.name}/availability",
                                     ONLINE if published is Link.ONLINE else OFFLINE,
                                     retain=True)
+
+        # devices side by side (the publishes awaiting the broker stay bounded, _publish):
+        # one after another, thousands of devices kept the commands waiting for seconds
+        await asyncio.gather(*(republish(served)  # a reload may serve more meanwhile
+                               for served in list(self.devices.values())))
 
     async def _messages(self, client: Any) -> None:
         """Every message routed as it comes. aiomqtt's iterator costs a few turns of the
