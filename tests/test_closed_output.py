@@ -55,3 +55,23 @@ def test_miio_cli_into_a_closed_pipe_stops_quietly() -> None:
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (141, "")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_a_full_disk_is_one_error_line_not_an_internal_error() -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "pymiio.cli.main", "spec", "show",
+                               "pymiio.airpurifier.v1"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60, env=os.environ)
+    assert done.returncode == 1
+    assert done.stderr == "error: cannot go on: No space left on device\n"
+
+
+def test_a_closed_stdout_is_no_error() -> None:
+    """Started with standard output closed (``>&-``, a daemon's way): the command runs, and
+    what it would print goes nowhere."""
+    done = subprocess.run([sys.executable, "-m", "pymiio.cli.main", "spec", "show",
+                           "pymiio.airpurifier.v1"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=60, env=os.environ,
+                          preexec_fn=lambda: os.close(1))
+    assert (done.returncode, done.stderr) == (0, "")

@@ -131,6 +131,9 @@ def fail_with(error: BaseException) -> NoReturn:
         fail("the input is nested too deeply to read", EXIT_INPUT, "PayloadError")
     if isinstance(error, MemoryError):
         fail("the input is too large to read in memory", EXIT_INPUT, "PayloadError")
+    if isinstance(error, OSError) and error.strerror:  # the system refused (a full disk)
+        where = f" ({error.filename})" if error.filename else ""
+        fail(f"cannot go on: {error.strerror}{where}", EXIT_ERROR, type(error).__name__)
     fail(f"internal error: {type(error).__name__}: {error} (run with --debug for the "
          "traceback)", EXIT_ERROR, type(error).__name__)
 
@@ -150,6 +153,9 @@ def run_cli(command: click.Command, argv: Sequence[str] | None, prog_name: str) 
     import click
 
     _state.update(json=False, debug=False)
+    for name in ("stdout", "stderr"):  # started with the stream closed (>&-): nothing shown
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (for the process's life)
     reset_debug_logging()
     setup_warning_logging()
     args = list(sys.argv[1:] if argv is None else argv)
