@@ -154,7 +154,7 @@ def test_watch_prints_hostile_labels_and_names_literally(
             process.communicate()
     assert process.returncode == 0, err
     assert shown_literally(out), out  # the table of the state first
-    assert out.rstrip("\n").splitlines()[-1] == "thing:mode: 1 ([/x]\\x1b[2Jsleep)  [push]"
+    assert out.rstrip("\n").splitlines()[-1] == "thing:mode: [/x]\\x1b[2Jsleep (1)  [push]"
 
 
 # -- files and discovery ---------------------------------------------------------------------

@@ -51,10 +51,14 @@ def describe(device: Device, target: Target, model: str | None,
 def _entry_line(reading: Reading) -> str:
     if reading.error is not None:
         return reading.error
-    shown = json_text(reading.value)
-    if reading.text:
-        shown = f"{reading.text} ({shown})"
-    unit = reading.prop.unit
+    return _shown(reading.value, reading.text, reading.prop.unit)
+
+
+def _shown(value: Any, text: str | None, unit: str | None) -> str:
+    """A value as `status`, `get` and `watch` print it: ``Sleep (1)``, ``21.5 celsius``."""
+    shown = json_text(value)
+    if text:
+        shown = f"{text} ({shown})"
     return f"{shown} {unit}" if unit and unit != "percentage" else (
         f"{shown} %" if unit == "percentage" else shown)
 
@@ -180,8 +184,9 @@ def watch(device: str, interval: float, count: int | None, model: str | None,
             if as_json:
                 _line(change.as_dict())
             else:
-                text = f" ({change.text})" if change.text else ""
-                say(f"{change.name}: {json_text(change.value)}{text}  [{change.source}]")
+                prop = None if change.source == "event" else spec.by_ids(change.siid, change.iid)
+                unit = prop.unit if prop is not None else None
+                say(f"{change.name}: {_shown(change.value, change.text, unit)}  [{change.source}]")
             if count is not None and seen >= count:
                 return
 

@@ -1,0 +1,39 @@
+"""What a newcomer following README.md and docs/cli.md meets: each command prints what the docs
+say, in the same way wherever the same thing is shown."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from pymiio.simulator import make_devices, profile_for
+
+from .addresses import NET
+from .cli_runner import miio
+from .conftest import TOKEN
+from .helpers import simulator_thread
+
+
+def test_watch_prints_a_change_as_get_prints_the_value() -> None:
+    """`get` prints `Sleep (1)`; a change of the same property in `watch` reads the same."""
+    [purifier] = make_devices(f"{NET}.231.1", token=TOKEN, profile=profile_for("airpurifier"))
+    with simulator_thread([purifier]):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pymiio.cli.main", "watch", purifier.host, "--token", TOKEN,
+             "--count", "1", "--interval", "3600"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not purifier.subscribers and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert miio("set", purifier.host, "mode", "favorite", "--token", TOKEN).code == 0
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        got = miio("get", purifier.host, "mode", "--token", TOKEN)
+    assert process.returncode == 0, err
+    assert got.out == "air-purifier:mode: Favorite (2)\n"
+    assert out.rstrip("\n").splitlines()[-1] == "air-purifier:mode: Favorite (2)  [push]"
