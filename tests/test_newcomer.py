@@ -3,6 +3,7 @@ say, in the same way wherever the same thing is shown."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -37,3 +38,19 @@ def test_watch_prints_a_change_as_get_prints_the_value() -> None:
     assert process.returncode == 0, err
     assert got.out == "air-purifier:mode: Favorite (2)\n"
     assert out.rstrip("\n").splitlines()[-1] == "air-purifier:mode: Favorite (2)  [push]"
+
+
+def test_a_usage_error_is_one_error_line_with_exit_2() -> None:
+    """docs/cli.md: errors are one line on stderr starting `error: `; click's are no exception."""
+    typo = miio("stauts", "x")
+    assert (typo.code, typo.out) == (2, "")
+    assert typo.err == ("error: No such command 'stauts'; did you mean 'status'? "
+                        "(see 'miio --help')\n")
+    missing = miio("get")
+    assert missing.code == 2
+    assert missing.err == "error: Missing argument 'DEVICE'. (see 'miio get --help')\n"
+    as_json = miio("status", "--json")
+    assert as_json.code == 2
+    assert json.loads(as_json.err) == {"error": {
+        "message": "Missing argument 'DEVICE'. (see 'miio status --help')",
+        "type": "UsageError", "exit_code": 2}}

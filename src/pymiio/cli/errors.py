@@ -149,7 +149,8 @@ def run_guarded(action: Callable[[], T], debug: bool = False) -> T:
 
 def run_cli(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> int:
     """Run a click command the way both CLIs want: ``--debug`` accepted anywhere before
-    ``--``, click's usage errors as usual (exit 2), everything else through :func:`fail_with`."""
+    ``--``, click's usage errors as one ``error:`` line (exit 2), everything else through
+    :func:`fail_with`."""
     import click
 
     _state.update(json=False, debug=False)
@@ -164,9 +165,13 @@ def run_cli(command: click.Command, argv: Sequence[str] | None, prog_name: str) 
         args = ["--debug", *[a for i, a in enumerate(args) if a != "--debug" or i >= cut]]
     try:
         result = command.main(args=args, prog_name=prog_name, standalone_mode=False)
-    except click.ClickException as error:
-        error.show()
-        raise SystemExit(error.exit_code) from None
+    except click.ClickException as error:  # one line too, pointing at the command's --help
+        message = error.format_message()
+        ctx = getattr(error, "ctx", None)
+        if isinstance(error, click.UsageError) and ctx is not None:
+            message = f"{message} (see '{ctx.command_path} --help')"
+        set_json_errors("--json" in args[:cut])
+        fail(message, error.exit_code, "UsageError")
     except SystemExit as exit_:
         # click's and rich's own answers to EPIPE: exit 1 (rich after pointing stdout at
         # /dev/null, while handling the BrokenPipeError)
