@@ -54,3 +54,13 @@ def test_a_usage_error_is_one_error_line_with_exit_2() -> None:
     assert json.loads(as_json.err) == {"error": {
         "message": "Missing argument 'DEVICE'. (see 'miio status --help')",
         "type": "UsageError", "exit_code": 2}}
+
+
+def test_bridge_device_not_in_the_inventory_suggests_close_names() -> None:
+    """`--device kitchen` for `kitchen-plug`: the bridge suggests as every other command does."""
+    assert miio("devices", "add", "kitchen-plug", "--host", f"{NET}.231.2", "--token", TOKEN,
+                "--no-check").code == 0
+    done = miio("bridge", "--broker", "mqtt://127.0.0.1:1", "--device", "kitchen", "--check")
+    assert (done.code, done.out) == (2, "")
+    assert done.err == ("error: no device named kitchen in the inventory; "
+                        "did you mean 'kitchen-plug'?\n")

@@ -134,7 +134,10 @@ def bridge(ctx: click.Context, config: Path | None, broker: str | None, base_top
         inventory = load_inventory()
         missing = sorted(set(names) - set(inventory.entries))
         if missing:
-            fail(f"no device named {', '.join(missing)} in the inventory")
+            from pymiio.knowledge.model import did_you_mean
+
+            hints = "".join(did_you_mean(name, inventory.entries) for name in missing[:1])
+            fail(f"no device named {', '.join(missing)} in the inventory{hints}")
         entries = list(wanted(inventory, plan).values())
         if not entries and web_settings is None:
             fail("no device to serve: add some with `miio devices add` or "
