@@ -25,7 +25,8 @@ from pymiio.simulator.profiles import Profile, profile_help
               help="Address of the (first) device; must be in 127.0.0.0/8 by default.")
 @click.option("--count", default=1, show_default=True, type=click.IntRange(1, 60000),
               help="Devices on consecutive addresses from --host.")
-@click.option("--port", default=54321, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=54321, show_default=True, type=click.IntRange(1, 65535),
+              help="UDP port the devices answer on (real devices: 54321).")
 @click.option("--token", help="Token for every device (default: a random one each).")
 @click.option("--model", "model", default="plug", show_default=True,
               help=f"A built-in profile: {profile_help()}; or a model of the catalogue, or "
@@ -33,7 +34,8 @@ from pymiio.simulator.profiles import Profile, profile_help
 @click.option("--unprovisioned", is_flag=True,
               help="Reveal the token in hello replies until miIO.config_router.")
 @click.option("--spec", "spec_file", type=click.Path(path_type=Path),
-              help="Simulate the MIoT device this spec describes (with --model for its name).")
+              help="Simulate the MIoT device this spec describes (--model names it; default: "
+                   "the file's name).")
 @click.option("--max-properties", type=click.IntRange(1, 1000),
               help="Refuse get/set_properties with more items (-9999), as strict firmware.")
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False),
@@ -44,14 +46,16 @@ from pymiio.simulator.profiles import Profile, profile_help
 @click.option("--mdns", is_flag=True, help="Announce the devices as _miio._udp.local.")
 @click.option("--seed", type=int, help="Seed for random tokens and faults (repeatable runs).")
 @click.option("--drop", type=click.FloatRange(0, 1), help="Chance to lose each datagram.")
-@click.option("--delay", type=Seconds(0, 3600), help="Seconds before every reply.")
+@click.option("--delay", type=Seconds(0, 3600), help="Seconds before every reply (default: 0).")
 @click.option("--duplicate", type=click.FloatRange(0, 1), help="Chance to send a reply twice.")
 @click.option("--late", type=click.FloatRange(0, 1), help="Chance to hold a reply back.")
-@click.option("--late-after", type=Seconds(0, 3600), help="How long a late reply is held.")
+@click.option("--late-after", type=Seconds(0, 3600),
+              help="Seconds a late reply is held (default: 1.5).")
 @click.option("--corrupt", type=click.FloatRange(0, 1), help="Chance to break a reply's checksum.")
 @click.option("--quirk", type=click.Choice(["cycle", *QUIRKS]),
               help="Reply with a firmware JSON quirk.")
-@click.option("--duration", type=Seconds(0, 10**7), help="Stop after this many seconds.")
+@click.option("--duration", type=Seconds(0, 10**7),
+              help="Stop after this many seconds (default: at SIGINT or SIGTERM).")
 @click.option("--json", "as_json", is_flag=True, help="Print the ready line as JSON.")
 def simulate(host: str, count: int, port: int, token: str | None,
              model: str, spec_file: Path | None, max_properties: int | None,
