@@ -161,7 +161,9 @@ async def test_inventory_changes_are_served_without_a_restart(broker: Broker) ->
                                                            profile="philips.light.bulb")
     async with Simulator(fleet), watching(broker) as mqtt, serving(broker) as service:
         await mqtt.wait(lambda s: _values(s, "pymiio/plug") and any(
-            t.endswith("/config") and "plug" in str(v) for t, v in s.items()))
+            t.endswith("/config") and "plug" in str(v) for t, v in s.items())
+            # the availability follows the first state: wait for it too, or it lands below
+            and s.get("pymiio/plug/availability") == {"state": "online"})
         await asyncio.wait_for(service.bridge.connected.wait(), 15)
         connection = service.bridge.client
         published: list[str] = []
