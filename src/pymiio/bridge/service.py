@@ -32,7 +32,7 @@ CHECK_TIMEOUT = 10.0  # seconds `miio bridge --check` waits for the broker
 class Plan:
     """What to serve and how often, as the command line and the config file say."""
 
-    names: tuple[str, ...] = ()  # empty: every device of the inventory
+    names: tuple[str, ...] | None = None  # None: every device of the inventory; () none
     interval: float = 10.0
     offline_after: int = 2
     intervals: dict[str, float] = field(default_factory=dict)  # per device
@@ -41,7 +41,7 @@ class Plan:
 def wanted(inventory: Inventory, plan: Plan) -> dict[str, Entry]:
     """The inventory's devices the plan serves (those with an address and a token)."""
     return {name: entry for name, entry in inventory.entries.items()
-            if entry.host and entry.token and (not plan.names or name in plan.names)}
+            if entry.host and entry.token and (plan.names is None or name in plan.names)}
 
 
 class Service:
@@ -139,7 +139,7 @@ class Service:
                 return
             self._seen = stamp
             want = wanted(inventory, self.plan)
-            missing = sorted(set(self.plan.names) - set(inventory.entries))
+            missing = sorted(set(self.plan.names or ()) - set(inventory.entries))
             if missing:
                 log.warning("no device named %s in the inventory", ", ".join(missing))
             for name in [n for n in self.bridge.devices if n not in want]:
@@ -183,6 +183,9 @@ class Service:
                 inventory.remove(name)
 
         await asyncio.to_thread(change)
+        if self.plan.names is not None:  # not named any more: no "no device named" warnings
+            self.plan.names = tuple(n for n in self.plan.names if n != name)
+        self.plan.intervals.pop(name, None)
         log.info("%s: removed from the inventory", name)
         await self.sync(force=True)
 
@@ -202,7 +205,7 @@ class Service:
                 inventory.add(Entry(new, old.host, old.token, old.model, old.device_id))
 
         await asyncio.to_thread(change)
-        if self.plan.names and name in self.plan.names:
+        if self.plan.names is not None and name in self.plan.names:
             self.plan.names = (*(n for n in self.plan.names if n != name), new)
         if name in self.plan.intervals:
             self.plan.intervals[new] = self.plan.intervals.pop(name)
@@ -210,7 +213,7 @@ class Service:
         await self.sync(force=True)
 
     def _include(self, name: str) -> None:
-        if self.plan.names and name not in self.plan.names:
+        if self.plan.names is not None and name not in self.plan.names:
             self.plan.names = (*self.plan.names, name)
 
 

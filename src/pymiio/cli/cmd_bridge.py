@@ -130,7 +130,7 @@ def bridge(ctx: click.Context, config: Path | None, broker: str | None, base_top
         if password_file is not None:
             address.password = read_password(password_file)
         web_settings = _web_settings(web, web_token_file)
-        plan = Plan(names, interval, offline_after, file.intervals() if file else {})
+        plan = Plan(names or None, interval, offline_after, file.intervals() if file else {})
         inventory = load_inventory()
         missing = sorted(set(names) - set(inventory.entries))
         if missing:
@@ -200,7 +200,8 @@ def _rereader(ctx: click.Context, first: Plan, file: ConfigFile) -> Any:
                 logging.getLogger("pymiio.bridge").warning(
                     "reload: %s changed in %s; it takes effect at the next start",
                     name.replace("_", "-"), file.path)
-        return Plan(tuple(pick("names", first.names)), float(pick("interval", first.interval)),
+        return Plan(tuple(pick("names", first.names or ())) or None,
+                    float(pick("interval", first.interval)),
                     int(pick("offline_after", first.offline_after)), config.intervals())
 
     return reread
