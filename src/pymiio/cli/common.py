@@ -7,7 +7,6 @@ one device must not silently override the token stored for another.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -164,9 +163,9 @@ def _check_unknown(text: str, inventory: Inventory) -> None:
         return
     if text.replace(".", "").isdigit():
         check_host(text)  # a malformed dotted quad: says so
-    close = difflib.get_close_matches(text, list(inventory.entries), n=3, cutoff=0.5)
-    close += [name for name in inventory.entries if text in name and name not in close]
-    hint = f"; did you mean {', '.join(repr(n) for n in close[:3])}?" if close else \
+    from pymiio.knowledge.model import did_you_mean  # only on this error's path
+
+    hint = did_you_mean(text, inventory.entries) or \
         " (add it with: miio devices add NAME --host ADDRESS --token TOKEN)"
     raise AddressError(f"no device named {text!r} in the inventory{hint} Bare names are not "
                        "looked up in DNS; give an address or a full host name")
