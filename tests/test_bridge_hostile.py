@@ -387,3 +387,26 @@ async def test_commands_waiting_for_a_dropped_device_are_answered(mosquitto: Bro
         answers = await asyncio.wait_for(asyncio.gather(*waiting), 15)
     assert answers == [{"status": "error", "error": "plug is no longer served; the command "
                                                     "was not carried out"}] * 3
+
+
+async def test_commands_waiting_across_devices_are_bounded_in_bytes(
+        mosquitto: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood spread over many devices (each under its own queue's cap): the payload bytes
+    waiting across all of them are capped too, the excess answered busy at once, and what
+    is counted as waiting goes back to nothing once the commands are answered."""
+    from pymiio.bridge import core
+
+    monkeypatch.setattr(core, "QUEUED_BYTES", 100_000)
+    silent = [f"{NET}.126.{20 + i}" for i in range(10)]  # nobody answers: commands wait
+    big = json.dumps({"power": "on", "pad": "x" * 30_000}).encode()
+    async with bridging(mosquitto, interval=10.0, entries=[
+            Entry(f"d{i}", host, TOKEN) for i, host in enumerate(silent)]) as bridge:
+        await asyncio.wait_for(bridge.connected.wait(), 30)
+        waiting = [asyncio.create_task(bridge.command(f"d{i}", "set", big))
+                   for i in range(10) for _ in range(3)]
+        await asyncio.wait_for(_until(lambda: sum(t.done() for t in waiting) >= 20), 15)
+        assert bridge._queued_bytes <= core.QUEUED_BYTES
+        busy = [t.result() for t in waiting if t.done()]
+        assert len(busy) >= 20 and all("the bridge is busy" in a["error"] for a in busy)
+    answers = await asyncio.wait_for(asyncio.gather(*waiting), 15)  # the stop answers the rest
+    assert len(answers) == 30 and bridge._queued_bytes == 0

@@ -61,6 +61,7 @@ PUBLISHING = 64  # retained (QoS 1) publishes awaiting the broker at once
 # Bounds on what MQTT clients can make the bridge hold (issue 26; docs/bridge.md "Limits"):
 MAX_PAYLOAD = 64 * 1024  # bytes of one command; a larger one is refused unread
 COMMANDS_PER_DEVICE = 16  # commands waiting for one device; more are answered "busy" at once
+QUEUED_BYTES = 16 * 1024 * 1024  # payload bytes waiting across all devices; more: "busy"
 INCOMING_BACKLOG = 1000  # messages received but not yet routed; aiomqtt drops the excess
 REFUSALS_BACKLOG = 1000  # refusals ("busy", "too large") waiting to be published; more dropped
 ANSWER_LIMIT = 200  # characters of an error on /response (so at most that much bad input)
@@ -154,6 +155,7 @@ class Bridge:
         # log lines about refused input, throttled per bridge: ignored (retained, unknown
         # device, too large) at info; read and refused (a bad value) as warnings
         self._ignored_log = _Throttled()
+        self._queued_bytes = 0  # payload bytes of the commands waiting, all devices together
         self._refused_log = _Throttled(level=logging.WARNING)
         self._inbox: asyncio.Queue[Any] | None = None  # the connection's received messages
         self._rediscover = asyncio.Event()  # Home Assistant said it is back (again)
@@ -436,8 +438,14 @@ class Bridge:
                            len(payload), _shown(topic), source)
             return self._refuse(served, None, f"the command is too large ({len(payload)} "
                                               f"bytes; at most {MAX_PAYLOAD})")
+        if self._queued_bytes + len(payload) > QUEUED_BYTES:  # a flood over many devices
+            self._ignored_log.info("%s: refused a command: %d bytes of commands are waiting",
+                                   served.name, self._queued_bytes)
+            return self._refuse(served, None, f"the bridge is busy ({self._queued_bytes} bytes "
+                                              "of commands are waiting); try again later")
         try:
             served.commands.put_nowait((parts[1:], payload, source, done))
+            self._queued_bytes += len(payload)
         except asyncio.QueueFull:
             if not served.refused:
                 log.info("%s: %d commands waiting; refusing more until they are done",
@@ -475,6 +483,7 @@ class Bridge:
         try:
             while True:
                 parts, payload, source, done = await queue.get()
+                self._queued_bytes -= len(payload)
                 answer = await self._command(served, parts, payload, source)
                 if done is not None and not done.done():
                     done.set_result(answer)
@@ -486,7 +495,9 @@ class Bridge:
         finally:
             waiting = [done]
             while not queue.empty():
-                waiting.append(queue.get_nowait()[3])
+                _, payload, _, future = queue.get_nowait()
+                self._queued_bytes -= len(payload)
+                waiting.append(future)
             for future in waiting:
                 if future is not None and not future.done():
                     future.set_result({"status": "error", "error": f"{served.name} is no "
