@@ -66,6 +66,10 @@ def test_an_id_above_2_32_is_shown_and_sent_back(big_device: SimulatedDevice,
                                                  private_dirs: object) -> None:
     [found] = miio("discover", HOST, "--json").json()
     assert found["device_id"] == BIG
+    # the original tool's type/serial halves mean nothing in a 64-bit id: not made up
+    assert (found["device_type"], found["serial"]) == (None, None)
+    table = miio("discover", HOST)
+    assert table.code == 0 and f"{BIG}" in table.out and "789a" not in table.out
     info = miio("info", HOST, "--token", TOKEN, "--json").json()
     assert info["device_id"] == BIG and info["model"] == "pymiio.traps.v1"
     # the simulator drops a request whose 8 id bytes are not its own: an answer proves them

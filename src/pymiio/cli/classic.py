@@ -108,8 +108,8 @@ def _discover(target: str, bindip: str | None, timeout: float) -> None:
 
 
 def _show(device: Any) -> None:
-    click.echo(f"  ip: {device.ip}  device type: {device.device_type:04x}  "
-               f"serial: {device.serial:04x}  device id: {device.device_id}  "
+    click.echo(f"  ip: {device.ip}  device type: {device.type_hex or '-'}  "
+               f"serial: {device.serial_hex or '-'}  device id: {device.device_id}  "
                f"token: {device.token.hex if device.token else 'hidden'}")
 
 

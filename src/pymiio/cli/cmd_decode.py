@@ -71,7 +71,7 @@ def decode(packet: str | None, tokens: tuple[str, ...], pcap: Path | None,
 
 
 def show_packet(record: dict[str, Any]) -> None:
-    rows = [(key, record[key]) for key in (
+    rows = [(key, "-" if record[key] is None else record[key]) for key in (
         "kind", "magic", "length", "unknown", "device_id", "device_type", "serial", "stamp",
         "uptime", "checksum")]
     status = {None: "not applicable (hello)", True: f"ok (token {record['token']})",

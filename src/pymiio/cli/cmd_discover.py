@@ -92,8 +92,8 @@ async def _run(options: dict[str, Any], live: bool) -> list[DiscoveredDevice]:
 
 
 def _row(device: DiscoveredDevice) -> tuple[str, ...]:
-    return (device.ip, str(device.device_id), f"{device.device_type:04x}",
-            f"{device.serial:04x}", device.model or "",
+    return (device.ip, str(device.device_id), device.type_hex or "-",
+            device.serial_hex or "-", device.model or "",
             device.token.hex if device.token else "hidden")
 
 

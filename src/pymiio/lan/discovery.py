@@ -45,7 +45,7 @@ class DiscoveredDevice(DeviceIdHalves):
         token = None if self.token is None else (self.token.hex if show_token
                                                  else self.token.masked)
         return {"ip": self.ip, "device_id": self.device_id,
-                "device_type": f"{self.device_type:04x}", "serial": f"{self.serial:04x}",
+                "device_type": self.type_hex, "serial": self.serial_hex,
                 "stamp": self.stamp, "token": token,
                 "model": self.model, "sources": list(self.sources)}
 

@@ -46,6 +46,16 @@ class DeviceIdHalves:
     def serial(self) -> int:
         return self.device_id & 0xFFFF
 
+    @property
+    def type_hex(self) -> str | None:
+        """The type half as the original tool shows it (``0484``); None for a 64-bit id, whose
+        halves mean nothing."""
+        return f"{self.device_type:04x}" if self.device_id < 2**32 else None
+
+    @property
+    def serial_hex(self) -> str | None:
+        return f"{self.serial:04x}" if self.device_id < 2**32 else None
+
 
 @dataclass(slots=True)
 class Packet(DeviceIdHalves):
