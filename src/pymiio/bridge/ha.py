@@ -481,12 +481,7 @@ class _Components:
                     _tpl_plain(speed)))
         preset = self._feature(props, "fan", "preset", lambda p: p.writable and bool(p.choices))
         if preset is not None:
-            entity.update(preset_modes=list(preset.choice_labels()),
-                          preset_mode_command_topic=self._set(preset),
-                          preset_mode_command_template=_tpl_command(_values(preset)))
-            if self._state(preset):
-                entity.update(preset_mode_state_topic=self.base,
-                              preset_mode_value_template=_tpl_label(preset, _labels(preset)))
+            self._choices(entity, preset, "preset_modes", "preset_mode", "value_template")
         swing = self._feature(props, "fan", "oscillation",
                               lambda p: p.writable and p.format == "bool")
         if swing is not None:
@@ -545,13 +540,21 @@ class _Components:
                     f"(({v} // 256) % 256) ~ ',' ~ ({v} % 256) }}}}"))
         effect = self._feature(props, "light", "effect", lambda p: p.writable and bool(p.choices))
         if effect is not None:
-            entity.update(effect_list=list(effect.choice_labels()),
-                          effect_command_topic=self._set(effect),
-                          effect_command_template=_tpl_command(_values(effect)))
-            if self._state(effect):
-                entity.update(effect_state_topic=self.base,
-                              effect_value_template=_tpl_label(effect, _labels(effect)))
+            self._choices(entity, effect, "effect_list", "effect", "value_template")
         return entity
+
+    def _choices(self, entity: dict[str, Any], prop: Property, listing: str, prefix: str,
+                 template: str) -> None:
+        """A list feature of a main entity (a fan's presets, a light's effects, a humidifier's
+        modes, a climate's fan modes): the labels under ``listing``; ``<prefix>_command_topic``
+        with a template that sends a label's own value; where the state has it,
+        ``<prefix>_state_topic`` and ``<prefix>_<template>`` showing the label."""
+        entity[listing] = list(prop.choice_labels())
+        entity[f"{prefix}_command_topic"] = self._set(prop)
+        entity[f"{prefix}_command_template"] = _tpl_command(_values(prop))
+        if self._state(prop):
+            entity[f"{prefix}_state_topic"] = self.base
+            entity[f"{prefix}_{template}"] = _tpl_label(prop, _labels(prop))
 
     def _environment(self, props: list[Property], names: tuple[str, ...]) -> Property | None:
         """A reading from the main service, else from an environment service."""
@@ -584,11 +587,7 @@ class _Components:
         mode = self._feature(props, "humidifier", "mode", lambda p: p.writable and
                              bool(p.choices))
         if mode is not None:
-            entity.update(modes=list(mode.choice_labels()), mode_command_topic=self._set(mode),
-                          mode_command_template=_tpl_command(_values(mode)))
-            if self._state(mode):
-                entity.update(mode_state_topic=self.base,
-                              mode_state_template=_tpl_label(mode, _labels(mode)))
+            self._choices(entity, mode, "modes", "mode", "state_template")
         current = self._environment(props, T.FEATURES["humidifier"]["current"])
         if current is not None:
             entity.update(current_humidity_topic=self.base,
@@ -688,12 +687,7 @@ class _Components:
         self._temperature(target, entity, climate=True)
         fan = self._feature(props, "climate", "fan", lambda p: p.writable and bool(p.choices))
         if fan is not None:
-            entity.update(fan_modes=list(fan.choice_labels()),
-                          fan_mode_command_topic=self._set(fan),
-                          fan_mode_command_template=_tpl_command(_values(fan)))
-            if self._state(fan):
-                entity.update(fan_mode_state_topic=self.base,
-                              fan_mode_state_template=_tpl_label(fan, _labels(fan)))
+            self._choices(entity, fan, "fan_modes", "fan_mode", "state_template")
         swing = self._feature(props, "climate", "swing",
                               lambda p: p.writable and p.format == "bool")
         if swing is not None:
