@@ -21,7 +21,7 @@ venv: $(STAMP)
 test: $(STAMP) netns-deps mqtt-deps browser-deps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -q --cov --cov-report=term
+	$(BIN)/pytest -q -n 2 --cov --cov-report=term
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
