@@ -65,6 +65,7 @@ def test_status_get_set_and_action_by_name(thing: SimulatedDevice) -> None:
     assert [(g["value"], g.get("text")) for g in got] == [(1, "Charging"), (22.5, None)]
     plain = _cli("get", THING, "mode")
     assert plain.out == "thing:mode: Charging (1)\n"
+    assert _cli("get", THING, "mode", "2.3", "thing:mode").out == plain.out  # one property
     done = _cli("action", THING, "set-speed", "35", "auto", "--json").json()
     assert done == {"code": 0, "out": {"thing:speed": 35}}
     assert thing.spec_values[(2, 5)] == 35 and thing.spec_values[(2, 3)] == 0

@@ -214,7 +214,8 @@ def status(model: DeviceModel, batch: int = BATCH) -> Step[list[Reading]]:
 
 
 def get(model: DeviceModel, names: Iterable[str], batch: int = BATCH) -> Step[list[Reading]]:
-    props = [model.property(name) for name in names]
+    props = list({id(p): p for p in (model.property(name) for name in names)}.values())
+    # one reading per property, however often it is named (``mode`` and ``2.4``)
     unreadable = [p.name for p in props if not p.readable]
     if unreadable:
         raise UsageError(f"not readable: {', '.join(unreadable)}")
