@@ -7,11 +7,13 @@ import asyncio
 import os
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, TypeVar
 
 from pymiio.simulator import Simulator
+
+S = TypeVar("S")
 
 
 @contextmanager
@@ -83,3 +85,16 @@ def open_udp_sockets() -> int:
         except FileNotFoundError:  # the listing's own descriptor, closed since
             continue
     return sum(1 for link in links if link.startswith("socket:"))
+
+
+@asynccontextmanager
+async def running(service: S) -> AsyncIterator[S]:
+    """``service.run(stop)`` (a bridge, a bridge service) in a task for the block, stopped
+    after it and given 15 s to end."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))  # type: ignore[attr-defined]
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)

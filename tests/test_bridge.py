@@ -27,6 +27,7 @@ from pymiio.simulator import Simulator, make_devices
 from .addresses import NET
 from .conftest import OTHER_TOKEN, TOKEN
 from .ha_schema import problems, reads
+from .helpers import running
 from .mqtt_broker import PASSWORD, USER, Broker
 
 PLUG, PURIFIER, VACUUM, BULB = (f"{NET}.120.1", f"{NET}.120.2", f"{NET}.120.3",
@@ -97,14 +98,8 @@ async def bridging(broker: Broker, base: str = "pymiio", interval: float = 1.0,
                    entries: list[Entry] | None = None) -> AsyncIterator[Bridge]:
     settings = Settings(parse_broker(broker.url), base=base, interval=interval,
                         describe=describe, client_id=f"test-{base}")
-    bridge = Bridge(settings, entries if entries is not None else _entries())
-    stop = asyncio.Event()
-    task = asyncio.create_task(bridge.run(stop))
-    try:
+    async with running(Bridge(settings, entries if entries is not None else _entries())) as bridge:
         yield bridge
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 def _values(seen: dict[str, Any], topic: str) -> dict[str, Any] | None:

@@ -30,6 +30,7 @@ from pymiio.simulator import Simulator, make_devices
 from .addresses import NET
 from .cli_runner import miio
 from .conftest import TOKEN
+from .helpers import running
 from .mqtt_broker import PASSWORD, USER, Broker
 from .test_bridge import _values, watching
 
@@ -50,14 +51,8 @@ async def serving(broker: Broker, plan: Plan | None = None,
     inventory = Inventory()
     entries = [e for e in inventory.entries.values() if not plan.names or e.name in plan.names]
     settings = Settings(parse_broker(broker.url), interval=plan.interval, describe=describe)
-    service = Service(Bridge(settings, entries), plan, inventory.path, reread)
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
+    async with running(Service(Bridge(settings, entries), plan, inventory.path, reread)) as service:
         yield service
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 # -- the config file --------------------------------------------------------------------------

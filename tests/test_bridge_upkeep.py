@@ -10,8 +10,6 @@ import gc
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -25,19 +23,9 @@ from pymiio.simulator import Simulator, make_devices
 
 from .addresses import NET
 from .conftest import TOKEN
+from .helpers import running
 from .mqtt_broker import Broker
 from .test_bridge import _values, watching
-
-
-@asynccontextmanager
-async def running(bridge: Bridge) -> AsyncIterator[Bridge]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(bridge.run(stop))
-    try:
-        yield bridge
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 def _settings(broker: Broker, **more: Any) -> Settings:

@@ -37,7 +37,7 @@ from pymiio.simulator.profiles import spec_profile
 from .addresses import NET
 from .cli_runner import miio
 from .conftest import TOKEN
-from .helpers import simulator_thread
+from .helpers import running, simulator_thread
 from .mqtt_broker import Broker
 from .test_bridge import watching
 
@@ -171,14 +171,8 @@ async def _bridge(broker: Broker, entries: list[Entry], clock: FakeClock,
                   model: DeviceModel = TRAPS) -> AsyncIterator[Bridge]:
     settings = Settings(parse_broker(broker.url), interval=0.5, describe=lambda name: model,
                         client_id="test-push")
-    bridge = Bridge(settings, entries, clock=clock)
-    stop = asyncio.Event()
-    task = asyncio.create_task(bridge.run(stop))
-    try:
+    async with running(Bridge(settings, entries, clock=clock)) as bridge:
         yield bridge
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 async def test_the_bridge_subscribes_at_once_renews_and_resubscribes_after_a_reboot(
