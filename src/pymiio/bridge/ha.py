@@ -441,11 +441,13 @@ class _Components:
             self.used.add(prop.name)
         return prop
 
-    def _onoff(self, power: Property) -> dict[str, Any]:
+    def _onoff(self, power: Property, state_key: str = "value_template") -> dict[str, Any]:
+        """Power as ON/OFF; ``state_key`` names its state template (a fan, light or
+        humidifier reads it from ``state_value_template``)."""
         entity: dict[str, Any] = {"command_topic": self._set(power), "payload_on": "ON",
                                   "payload_off": "OFF"}
         if self._state(power):
-            entity.update(state_topic=self.base, value_template=_tpl_bool(power))
+            entity.update({"state_topic": self.base, state_key: _tpl_bool(power)})
         return entity
 
     def _switch(self, props: list[Property]) -> dict[str, Any] | None:
@@ -461,9 +463,7 @@ class _Components:
         power = self._power(props)
         if power is None:
             return None
-        entity = self._onoff(power)
-        if "value_template" in entity:
-            entity["state_value_template"] = entity.pop("value_template")
+        entity = self._onoff(power, state_key="state_value_template")
         speed = self._feature(props, "fan", "speed", lambda p: p.writable and
                               p.format in NUMERIC and _speeds(p) is not None)
         span = _speeds(speed) if speed is not None else None
@@ -506,9 +506,7 @@ class _Components:
         power = self._power(props)
         if power is None:
             return None
-        entity = self._onoff(power)
-        if "value_template" in entity:
-            entity["state_value_template"] = entity.pop("value_template")
+        entity = self._onoff(power, state_key="state_value_template")
         bright = self._feature(props, "light", "brightness", lambda p: p.writable and
                                p.range is not None and p.range[0] >= 0 and p.range[1] >= 1 and
                                not p.choices)
@@ -575,9 +573,7 @@ class _Components:
                                p.range is not None and not p.choices)
         if power is None or target is None or target.range is None:
             return None
-        entity = self._onoff(power)
-        if "value_template" in entity:
-            entity["state_value_template"] = entity.pop("value_template")
+        entity = self._onoff(power, state_key="state_value_template")
         entity.update(device_class="dehumidifier" if self.type == "dehumidifier" else
                       "humidifier", target_humidity_command_topic=self._set(target),
                       min_humidity=target.range[0], max_humidity=target.range[1])
