@@ -102,7 +102,6 @@ def _measure(command: list[str], env: dict[str, str], port: int, prefix: str,
 def bridge_case(count: int, first: str) -> list[Row]:
     """The bridge and its floor in turn, each with ``count`` devices from ``first`` on."""
     from benchmarks.common import _cores
-    from pymiio.inventory import Entry, Inventory
 
     broker = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(broker).exists():
@@ -127,17 +126,7 @@ def bridge_case(count: int, first: str) -> list[Row]:
             config = folder / "config"
             env = {**os.environ, "PYMIIO_CONFIG_DIR": str(config),
                    "PYMIIO_CACHE_DIR": str(folder / "cache")}
-            saved = os.environ.get("PYMIIO_CONFIG_DIR")
-            os.environ["PYMIIO_CONFIG_DIR"] = str(config)
-            try:
-                with Inventory.locked(config / "devices.json") as inventory:
-                    for name, host in hosts.items():
-                        inventory.add(Entry(name, host, TOKEN_HEX, "chuangmi.plug.m1"))
-            finally:
-                if saved is None:
-                    os.environ.pop("PYMIIO_CONFIG_DIR", None)
-                else:
-                    os.environ["PYMIIO_CONFIG_DIR"] = saved
+            write_inventory(config, hosts)
             (folder / "hosts.json").write_text(json.dumps(hosts))
             names = list(hosts)
             ours = _measure([sys.executable, "-m", "pymiio.cli.main", "bridge", "--broker",
@@ -170,3 +159,20 @@ if __name__ == "__main__":
     pin_client()
     for row in bridge_case(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, address("130.1")):
         print(row)
+
+
+def write_inventory(config: Path, hosts: dict[str, str]) -> None:
+    """An inventory of simulated plugs (name -> address) in ``config``."""
+    from pymiio.inventory import Entry, Inventory
+
+    saved = os.environ.get("PYMIIO_CONFIG_DIR")
+    os.environ["PYMIIO_CONFIG_DIR"] = str(config)
+    try:
+        with Inventory.locked(config / "devices.json") as inventory:
+            for name, host in hosts.items():
+                inventory.add(Entry(name, host, TOKEN_HEX, "chuangmi.plug.m1"))
+    finally:
+        if saved is None:
+            os.environ.pop("PYMIIO_CONFIG_DIR", None)
+        else:
+            os.environ["PYMIIO_CONFIG_DIR"] = saved

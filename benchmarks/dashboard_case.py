@@ -41,8 +41,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bridge_case import _free_port, _wait_states
-from benchmarks.common import TOKEN_HEX, Row, _cores, simulator
+from benchmarks.bridge_case import _free_port, _wait_states, write_inventory
+from benchmarks.common import Row, _cores, simulator
 
 # What bounds the figures (docs/benchmarks.md's "What bounds the remaining gaps"), from the
 # per-load timings above and the page's own functions timed in it with performance.now().
@@ -254,22 +254,6 @@ def _browser(core: int | None) -> Iterator[Any]:
         manager.stop()
 
 
-def _inventory(config: Path, hosts: dict[str, str]) -> None:
-    from pymiio.inventory import Entry, Inventory
-
-    saved = os.environ.get("PYMIIO_CONFIG_DIR")
-    os.environ["PYMIIO_CONFIG_DIR"] = str(config)
-    try:
-        with Inventory.locked(config / "devices.json") as inventory:
-            for name, host in hosts.items():
-                inventory.add(Entry(name, host, TOKEN_HEX, "chuangmi.plug.m1"))
-    finally:
-        if saved is None:
-            os.environ.pop("PYMIIO_CONFIG_DIR", None)
-        else:
-            os.environ["PYMIIO_CONFIG_DIR"] = saved
-
-
 def _loads(browser: Any, url: str, count: int) -> list[dict[str, float]]:
     results = []
     for _ in range(LOADS):
@@ -354,7 +338,7 @@ def dashboard_case(first: str, count: int = COUNT) -> list[Row]:
     try:
         with _broker(folder) as port, simulator(first, count, "--no-broadcast") as ready:
             hosts = {f"d{index}": device["host"] for index, device in enumerate(ready)}
-            _inventory(folder / "config", hosts)
+            write_inventory(folder / "config", hosts)
             env = {**os.environ, "PYMIIO_CONFIG_DIR": str(folder / "config"),
                    "PYMIIO_CACHE_DIR": str(folder / "cache")}
             names = list(hosts)
